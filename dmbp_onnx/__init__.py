@@ -1,0 +1,31 @@
+"""dmbp-onnx: explain any ReLU CNN from its ONNX file.
+
+The public API is flat: :func:`load` builds a :class:`Twin`; :func:`validate`
+proves it against onnxruntime; the attribution methods share one contract,
+``Method(twin, **options).attribute(x, target=None) -> Attribution``.
+"""
+
+from dmbp_onnx.errors import (
+    DmbpOnnxError,
+    IneligibleModelError,
+    InputError,
+    MismatchError,
+    ModelLoadError,
+    UnsupportedModelError,
+    UnsupportedOpError,
+)
+from dmbp_onnx.twin.twin import Twin, load
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DmbpOnnxError",
+    "IneligibleModelError",
+    "InputError",
+    "MismatchError",
+    "ModelLoadError",
+    "Twin",
+    "UnsupportedModelError",
+    "UnsupportedOpError",
+    "load",
+]

@@ -1,0 +1,1 @@
+"""The torch side: converters, the fx builder, mask sites and the Twin."""

@@ -1,0 +1,192 @@
+"""Converter registry keyed by ``(domain, op_type, since_version)``.
+
+A node is resolved through :func:`onnx.defs.get_schema` with the opset the model
+imports for the node's domain, so each converter is registered for the exact
+schema revisions it implements, and an unknown revision is refused by name
+instead of being silently treated like another one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+import onnx
+import onnx_graphsurgeon as gs
+import torch
+from torch import nn
+
+from dmbp_onnx.errors import UnsupportedOpError
+
+DEFAULT_DOMAIN = ""
+
+
+@dataclass
+class Converted:
+    """What a converter returns.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        Computes the node's outputs (a tensor, or a tuple for several outputs).
+    inputs : list of int
+        Indices of the node inputs fed to ``module.forward`` at run time, in order.
+        Inputs not listed are constants the converter consumed at build time.
+    """
+
+    module: nn.Module
+    inputs: list[int]
+
+
+@dataclass
+class NodeContext:
+    """A node as a converter sees it: attributes, constant inputs, opset.
+
+    Parameters
+    ----------
+    node : onnx_graphsurgeon.Node
+        The node being converted.
+    opset : int
+        The opset version the model imports for the node's domain.
+    since_version : int
+        The schema revision the node resolved to.
+    """
+
+    node: gs.Node
+    opset: int
+    since_version: int
+    _used_attrs: set[str] = field(default_factory=set)
+
+    @property
+    def name(self) -> str:
+        """Name of the node."""
+        return self.node.name
+
+    @property
+    def op(self) -> str:
+        """Operator type of the node."""
+        return self.node.op
+
+    def fail(self, detail: str) -> UnsupportedOpError:
+        """Build the error for something this node uses that cannot be converted exactly."""
+        return UnsupportedOpError(self.node.op, self.opset, self.node.name, detail)
+
+    def attr(self, name: str, default: Any = None) -> Any:
+        """Return attribute ``name`` (or ``default``) and mark it as understood."""
+        self._used_attrs.add(name)
+        value = self.node.attrs.get(name, default)
+        if isinstance(value, bytes):
+            value = value.decode()
+        return value
+
+    def check_attributes(self, supported: Iterable[str]) -> None:
+        """Raise naming the first attribute of the node outside ``supported``."""
+        allowed = set(supported)
+        for key in self.node.attrs:
+            if key not in allowed:
+                raise self.fail(f"attribute '{key}' is not supported")
+
+    def has_input(self, index: int) -> bool:
+        """True when optional input ``index`` is present (not omitted, not empty)."""
+        return index < len(self.node.inputs) and self.node.inputs[index].name != ""
+
+    def is_constant(self, index: int) -> bool:
+        """True when input ``index`` is present and its value is known at build time."""
+        return self.has_input(index) and isinstance(self.node.inputs[index], gs.Constant)
+
+    def constant(self, index: int, default: Any = None) -> np.ndarray | None:
+        """Value of constant input ``index``; ``default`` when absent; raises if not constant."""
+        if not self.has_input(index):
+            return default
+        tensor = self.node.inputs[index]
+        if not isinstance(tensor, gs.Constant):
+            raise self.fail(
+                f"input {index} ('{tensor.name}') must be a constant (initializer) for this converter"
+            )
+        return np.asarray(tensor.values)
+
+    def constant_tensor(self, index: int) -> torch.Tensor:
+        """Constant input ``index`` as a torch tensor (a copy, float32 kept as is)."""
+        value = self.constant(index)
+        if value is None:
+            raise self.fail(f"missing required input {index}")
+        return torch.from_numpy(np.array(value, copy=True))
+
+    def variable_inputs(self) -> list[int]:
+        """Indices of the present inputs that are not constants."""
+        return [
+            i for i in range(len(self.node.inputs)) if self.has_input(i) and not self.is_constant(i)
+        ]
+
+
+ConverterFn = Callable[[NodeContext], Converted]
+
+_REGISTRY: dict[tuple[str, str, int], ConverterFn] = {}
+
+
+def converter(op_type: str, versions: Sequence[int], domain: str = DEFAULT_DOMAIN) -> Callable:
+    """Register a converter for the given schema revisions (``since_version`` values).
+
+    Parameters
+    ----------
+    op_type : str
+        ONNX operator type.
+    versions : sequence of int
+        Every ``since_version`` of the operator's schema this converter implements.
+    domain : str
+        Operator domain ("" is the default ai.onnx domain).
+    """
+
+    def register(fn: ConverterFn) -> ConverterFn:
+        for version in versions:
+            key = (domain, op_type, version)
+            if key in _REGISTRY:
+                raise RuntimeError(f"converter for {key} registered twice")
+            _REGISTRY[key] = fn
+        return fn
+
+    return register
+
+
+def supported_revisions(op_type: str, domain: str = DEFAULT_DOMAIN) -> list[int]:
+    """Sorted ``since_version`` values registered for ``op_type``."""
+    return sorted(v for (d, op, v) in _REGISTRY if d == domain and op == op_type)
+
+
+def resolve(node: gs.Node, opset: int, domain: str = DEFAULT_DOMAIN) -> tuple[ConverterFn, int]:
+    """Find the converter for ``node`` in a model importing ``opset`` for its domain.
+
+    Returns
+    -------
+    (converter, since_version)
+
+    Raises
+    ------
+    UnsupportedOpError
+        When the operator or its schema revision has no converter.
+    """
+    try:
+        schema = onnx.defs.get_schema(node.op, opset, domain)
+    except onnx.defs.SchemaError:
+        raise UnsupportedOpError(
+            node.op, opset, node.name, f"no ONNX schema for domain '{domain or 'ai.onnx'}'"
+        ) from None
+    key = (domain, node.op, schema.since_version)
+    if key not in _REGISTRY:
+        known = supported_revisions(node.op, domain)
+        detail = (
+            f"schema revision {schema.since_version} has no converter (supported revisions: {known})"
+            if known
+            else "operator has no converter"
+        )
+        raise UnsupportedOpError(node.op, opset, node.name, detail)
+    return _REGISTRY[key], schema.since_version
+
+
+def registered_ops() -> dict[str, list[int]]:
+    """Every registered op type with its supported revisions (for docs and ``inspect``)."""
+    ops: dict[str, list[int]] = {}
+    for domain, op, version in _REGISTRY:
+        ops.setdefault(op if not domain else f"{domain}.{op}", []).append(version)
+    return {op: sorted(vs) for op, vs in sorted(ops.items())}

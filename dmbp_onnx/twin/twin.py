@@ -1,0 +1,164 @@
+"""The :class:`Twin`: an ONNX model rebuilt as a PyTorch module, with its provenance."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import onnx
+import torch
+from torch import fx
+
+from dmbp_onnx.graph.load import load_model
+from dmbp_onnx.graph.passes import CleanGraph, clean
+from dmbp_onnx.twin.build import build_module
+from dmbp_onnx.twin.masks import MaskSiteInfo
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """A graph input or output as declared in the ONNX file.
+
+    Attributes
+    ----------
+    name : str
+        Tensor name.
+    shape : tuple of (int or str or None)
+        Declared shape; strings or None for dynamic dimensions.
+    dtype : str
+        numpy dtype name.
+    """
+
+    name: str
+    shape: tuple
+    dtype: str
+
+
+class Twin:
+    """An ONNX model rebuilt as a ``torch.fx.GraphModule``.
+
+    Build one with :func:`dmbp_onnx.load`. Calling the twin runs it on tensors in
+    the model's own layout and returns its (first) output; a terminal softmax
+    that was split off is *not* applied (see :attr:`output_activation`).
+
+    Attributes
+    ----------
+    module : torch.fx.GraphModule
+        The rebuilt network; submodules are named after the ONNX nodes.
+    model : onnx.ModelProto
+        The checked original model (the onnxruntime oracle runs this).
+    clean_graph : CleanGraph
+        The cleaned graph the module was built from.
+    mask_sites : list of MaskSiteInfo
+        One entry per conv filter bank / hidden linear layer, in graph order.
+    node_names : dict of str to str
+        Submodule name -> ONNX node name.
+    tensor_nodes : dict of str to str
+        ONNX tensor name (of the cleaned graph) -> fx node name.
+    """
+
+    def __init__(self, model: onnx.ModelProto, clean_graph: CleanGraph) -> None:
+        self.model = model
+        self.clean_graph = clean_graph
+        self.inputs = [_spec(t) for t in clean_graph.graph.inputs]
+        self.outputs = [_spec(t) for t in clean_graph.graph.outputs]
+        built = build_module(clean_graph.graph, clean_graph.opsets)
+        self.module: fx.GraphModule = built.module
+        self.mask_sites: list[MaskSiteInfo] = built.mask_sites
+        self.node_names = built.node_names
+        self.tensor_nodes = built.tensor_nodes
+
+    @property
+    def layout(self) -> str:
+        """Layout of the first input ("NCHW", "NHWC", "NCW", "NWC" or "unknown")."""
+        return self.clean_graph.layout
+
+    @property
+    def channel_axis(self) -> int | None:
+        """Channel axis of the first input in the user's layout."""
+        return self.clean_graph.channel_axis
+
+    @property
+    def output_activation(self) -> tuple[str, int] | None:
+        """``(op, axis)`` of a terminal Softmax/LogSoftmax that was split off, else None."""
+        return self.clean_graph.output_activation
+
+    @property
+    def passes_applied(self) -> list[str]:
+        """Names of the rewrite passes that changed the graph."""
+        return list(self.clean_graph.passes_applied)
+
+    @property
+    def device(self) -> torch.device:
+        """Device of the twin's weights (CPU for a weightless twin)."""
+        for tensor in list(self.module.parameters()) + list(self.module.buffers()):
+            return tensor.device
+        return torch.device("cpu")
+
+    def to(self, device: str | torch.device) -> "Twin":
+        """Move the module to ``device`` in place and return the twin."""
+        self.module.to(device)
+        return self
+
+    def __call__(self, *inputs: torch.Tensor) -> torch.Tensor:
+        """Run the twin; returns the first output (logits when a softmax was split off)."""
+        out = self.module(*inputs)
+        return out[0] if isinstance(out, tuple) else out
+
+    def forward_all(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Run the twin and return every output, as the cleaned graph declares them."""
+        out = self.module(*inputs)
+        return out if isinstance(out, tuple) else (out,)
+
+    def forward_declared(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Every output as the ONNX file declares it (a split-off softmax re-applied)."""
+        outs = list(self.forward_all(*inputs))
+        if self.output_activation is not None:
+            op, axis = self.output_activation
+            fn = torch.softmax if op == "Softmax" else torch.log_softmax
+            outs[0] = fn(outs[0], dim=axis)
+        return tuple(outs)
+
+    def __repr__(self) -> str:
+        ins = ", ".join(f"{s.name}{list(s.shape)}" for s in self.inputs)
+        return (
+            f"Twin(inputs=[{ins}], layout={self.layout}, nodes={len(self.node_names)}, "
+            f"mask_sites={len(self.mask_sites)}, output_activation={self.output_activation})"
+        )
+
+
+def _spec(tensor) -> TensorSpec:
+    shape = tuple(tensor.shape) if tensor.shape is not None else ()
+    dtype = getattr(tensor.dtype, "__name__", None) or str(tensor.dtype)
+    try:
+        import numpy as np
+
+        dtype = np.dtype(tensor.dtype).name
+    except TypeError:
+        pass
+    return TensorSpec(tensor.name, shape, dtype)
+
+
+def load(source: str | Path | bytes | onnx.ModelProto) -> Twin:
+    """Load an ONNX model and rebuild it as a :class:`Twin`.
+
+    Parameters
+    ----------
+    source : str, Path, bytes or onnx.ModelProto
+        Path of a ``.onnx`` file, its bytes, or an in-memory model.
+
+    Raises
+    ------
+    ModelLoadError
+        The file is unreadable, malformed or hostile.
+    UnsupportedOpError
+        An op, op revision or attribute value has no exact converter.
+    """
+    model = source if isinstance(source, onnx.ModelProto) else load_model(source)
+    return Twin(model, clean(model))
+
+
+def as_sequence(x: torch.Tensor | Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """Normalise one input tensor or a sequence of them to a list."""
+    return [x] if isinstance(x, torch.Tensor) else list(x)
