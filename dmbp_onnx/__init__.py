@@ -15,6 +15,7 @@ from dmbp_onnx.errors import (
     UnsupportedOpError,
 )
 from dmbp_onnx.twin.twin import Twin, load
+from dmbp_onnx.validate import ValidationReport, validate
 
 __version__ = "0.1.0"
 
@@ -27,5 +28,7 @@ __all__ = [
     "Twin",
     "UnsupportedModelError",
     "UnsupportedOpError",
+    "ValidationReport",
     "load",
+    "validate",
 ]

@@ -1,14 +1,29 @@
-"""Rewrite passes on onnx-graphsurgeon graphs.
+"""Rewrite passes on onnx-graphsurgeon graphs, and :func:`clean`, which runs them in order.
 
-(Minimal first version; the graph work package replaces it with the full pass set.)
+Each pass is a small function ``(graph) -> bool`` that rewrites ``graph`` in place and
+says whether it changed anything. Node names stay the ONNX names; graph outputs keep
+their names.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import onnx
 import onnx_graphsurgeon as gs
+from onnx_graphsurgeon.logger import G_LOGGER
+
+from dmbp_onnx.graph.rewrite import (
+    bypass,
+    constant_values,
+    is_graph_output,
+    private_producer,
+    static_shape,
+)
+
+FOLD_SIZE_LIMIT = 1 << 28
+"""Constant folding leaves tensors larger than this many bytes to run time."""
 
 
 @dataclass
@@ -49,10 +64,361 @@ def opsets_of(model: onnx.ModelProto) -> dict[str, int]:
     return opsets
 
 
-def clean(model: onnx.ModelProto) -> CleanGraph:
-    """Run every pass on ``model`` and return the cleaned graph."""
-    graph = gs.import_onnx(model)
+def _signature(graph: gs.Graph) -> tuple:
+    return tuple(n.op for n in graph.nodes), len(graph.tensors())
+
+
+def fold_constants(graph: gs.Graph) -> bool:
+    """Evaluate everything that depends only on constants; lift Constant nodes to initializers.
+
+    Shape nodes fold only when their input shape is fully static, so a dynamic batch
+    dimension is never baked in. Tensors above :data:`FOLD_SIZE_LIMIT` bytes stay unfolded.
+    """
+    before = _signature(graph)
+    severity = G_LOGGER.severity
+    G_LOGGER.severity = G_LOGGER.ERROR
+    try:
+        graph.toposort()
+        graph.fold_constants(fold_shapes=True, size_threshold=FOLD_SIZE_LIMIT, error_ok=True)
+        graph.cleanup().toposort()
+    finally:
+        G_LOGGER.severity = severity
+    return _signature(graph) != before
+
+
+def _bn_scale_shift(graph: gs.Graph, node: gs.Node) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per-channel (scale, shift) of an inference BatchNormalization, in float64."""
+    params = [constant_values(t) for t in node.inputs[1:5]]
+    if len(params) != 4 or any(p is None for p in params):
+        return None
+    if node.attrs.get("training_mode", 0) or not node.attrs.get("spatial", 1):
+        return None
+    if any(t.outputs or is_graph_output(graph, t) for t in node.outputs[1:]):
+        return None
+    gamma, beta, mean, var = (p.astype(np.float64).reshape(-1) for p in params)
+    scale = gamma / np.sqrt(var + float(node.attrs.get("epsilon", 1e-5)))
+    return scale, beta - mean * scale
+
+
+def _conv_params(conv: gs.Node) -> tuple[np.ndarray, np.ndarray] | None:
+    """(weight, bias) of a Conv with constant float parameters, bias zero when absent."""
+    if conv.op != "Conv" or len(conv.inputs) < 2:
+        return None
+    weight = constant_values(conv.inputs[1])
+    if weight is None or not np.issubdtype(weight.dtype, np.floating):
+        return None
+    bias = constant_values(conv.inputs[2]) if len(conv.inputs) > 2 and conv.inputs[2].name else None
+    if len(conv.inputs) > 2 and conv.inputs[2].name and bias is None:
+        return None
+    if bias is None:
+        bias = np.zeros(weight.shape[0], dtype=weight.dtype)
+    return weight, bias
+
+
+def _fresh_name(taken: dict, base: str) -> str:
+    name, k = base, 0
+    while name in taken:
+        k += 1
+        name = f"{base}_{k}"
+    return name
+
+
+def _set_conv_params(graph: gs.Graph, conv: gs.Node, weight: np.ndarray, bias: np.ndarray, dtype) -> None:
+    """Give ``conv`` new constant weight and bias (the old ones may be shared)."""
+    taken = graph.tensors()
+    base = conv.name or conv.inputs[1].name
+    w = gs.Constant(_fresh_name(taken, f"{base}.weight_folded"), np.ascontiguousarray(weight.astype(dtype)))
+    b = gs.Constant(_fresh_name(taken, f"{base}.bias_folded"), np.ascontiguousarray(bias.astype(dtype)))
+    conv.inputs[1] = w
+    if len(conv.inputs) > 2:
+        conv.inputs[2] = b
+    else:
+        conv.inputs.append(b)
+
+
+def _absorb(conv: gs.Node, node: gs.Node) -> None:
+    """Make ``conv`` write ``node``'s output and drop ``node``."""
+    out = node.outputs[0]
+    node.outputs.clear()
+    node.inputs.clear()
+    conv.outputs[0] = out
+
+
+def fold_batchnorm_into_conv(graph: gs.Graph) -> bool:
+    """Fold a BatchNormalization that is the only consumer of a Conv into its weights."""
+    changed = False
+    for node in list(graph.nodes):
+        if node.op != "BatchNormalization" or not node.inputs:
+            continue
+        conv = private_producer(graph, node.inputs[0], node)
+        params = _conv_params(conv) if conv is not None else None
+        shift_scale = _bn_scale_shift(graph, node)
+        if params is None or shift_scale is None:
+            continue
+        weight, bias = params
+        scale, shift = shift_scale
+        if scale.shape[0] != weight.shape[0]:
+            continue
+        w = weight.astype(np.float64) * scale.reshape((-1,) + (1,) * (weight.ndim - 1))
+        b = bias.astype(np.float64) * scale + shift
+        _set_conv_params(graph, conv, w, b, weight.dtype)
+        _absorb(conv, node)
+        changed = True
+    if changed:
+        graph.cleanup().toposort()
+    return changed
+
+
+def _per_channel(values: np.ndarray, rank: int, channels: int, axis: int) -> np.ndarray | None:
+    """The constant as a float64 vector over ``axis``, or None if it is not per-channel."""
+    if values.ndim > rank or not np.issubdtype(values.dtype, np.floating):
+        return None
+    shape = (1,) * (rank - values.ndim) + values.shape
+    if any(d != 1 for k, d in enumerate(shape) if k != axis) or shape[axis] not in (1, channels):
+        return None
+    return np.broadcast_to(values.astype(np.float64).reshape(shape[axis]), (channels,))
+
+
+def _conv_upstream(graph: gs.Graph, tensor: gs.Tensor, reader: gs.Node) -> tuple[gs.Node, int] | None:
+    """The Conv computing ``tensor``, directly or through private Transposes, and where its channels are.
+
+    Returns the Conv and the axis of ``tensor`` that holds the Conv's output channels.
+    """
+    axes = None  # axes[j]: the axis, at the current level, of axis j of ``tensor``
+    while True:
+        producer = private_producer(graph, tensor, reader)
+        if producer is None or (producer.op == "Transpose" and producer.attrs.get("perm") is None):
+            return None
+        if producer.op == "Conv":
+            if axes is None:
+                return producer, 1
+            return (producer, axes.index(1)) if 1 in axes else None
+        if producer.op != "Transpose":
+            return None
+        perm = list(producer.attrs["perm"])
+        axes = perm if axes is None else [perm[a] for a in axes]
+        tensor, reader = producer.inputs[0], producer
+
+
+def fold_affine_into_conv(graph: gs.Graph) -> bool:
+    """Fold per-channel constant Mul/Add/Sub/Div after a Conv into its weights.
+
+    Covers BatchNormalization exported as Sub/Mul/Add (also behind the NCHW->NHWC
+    Transpose Keras 3 puts after every conv; the Transpose stays) and a bias exported
+    as a separate Add.
+    """
+    changed = False
+    progress = True
+    while progress:
+        progress = False
+        for node in list(graph.nodes):
+            if node.op not in ("Mul", "Add", "Sub", "Div") or len(node.inputs) != 2:
+                continue
+            for position in (0, 1):
+                found = _conv_upstream(graph, node.inputs[position], node)
+                params = _conv_params(found[0]) if found is not None else None
+                other = constant_values(node.inputs[1 - position])
+                if params is None or other is None:
+                    continue
+                (conv, axis), (weight, bias) = found, params
+                vec = _per_channel(other, weight.ndim, weight.shape[0], axis)
+                folded = None if vec is None else _affine(node.op, position, vec, weight, bias)
+                if folded is None or not bypass(graph, node, node.inputs[position]):
+                    continue
+                _set_conv_params(graph, conv, *folded, weight.dtype)
+                changed = progress = True
+                break
+        if progress:
+            graph.cleanup().toposort()
+    return changed
+
+
+def _affine(op: str, position: int, vec: np.ndarray, weight: np.ndarray, bias: np.ndarray):
+    w, b = weight.astype(np.float64), bias.astype(np.float64)
+    column = vec.reshape((-1,) + (1,) * (weight.ndim - 1))
+    if op == "Mul":
+        return w * column, b * vec
+    if op == "Add":
+        return w, b + vec
+    if op == "Sub":
+        return (w, b - vec) if position == 0 else (-w, vec - b)
+    if op == "Div" and position == 0 and np.all(vec != 0):
+        return w / column, b / vec
+    return None
+
+
+def _is_noop(graph: gs.Graph, node: gs.Node) -> gs.Tensor | None:
+    """The tensor that ``node``'s output equals, when the node is a no-op."""
+    if not node.inputs or not node.outputs:
+        return None
+    src = node.inputs[0]
+    if node.op == "Identity":
+        return src
+    if node.op == "Dropout":
+        extra = node.outputs[1:]
+        if any(t.outputs or is_graph_output(graph, t) for t in extra):
+            return None
+        training = constant_values(node.inputs[2]) if len(node.inputs) > 2 and node.inputs[2].name else None
+        if training is not None and bool(np.asarray(training).reshape(-1)[0]):
+            return None
+        return src
+    if node.op == "Cast":
+        try:
+            to = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(int(node.attrs["to"])))
+        except (KeyError, TypeError, ValueError):
+            return None
+        return src if src.dtype is not None and np.dtype(src.dtype) == to else None
+    if node.op == "Reshape" and len(node.inputs) > 1:
+        shape, target = static_shape(src), constant_values(node.inputs[1])
+        if shape is None or target is None or target.size != len(shape):
+            return None
+        keep_zero = node.attrs.get("allowzero", 0)
+        resolved = [d if v == 0 and not keep_zero else int(v) for d, v in zip(shape, target.tolist())]
+        if resolved.count(-1) == 1:
+            known = int(np.prod([d for d in resolved if d != -1]))
+            resolved[resolved.index(-1)] = int(np.prod(shape)) // known if known else -1
+        return src if resolved == shape else None
+    if node.op == "Transpose":
+        perm = node.attrs.get("perm")
+        if perm is not None and list(perm) == sorted(perm):
+            return src
+        first = private_producer(graph, src, node)
+        if first is None or first.op != "Transpose" or perm is None:
+            return None
+        inner = first.attrs.get("perm")
+        if inner is None or len(inner) != len(perm):
+            return None
+        if all(inner[perm[i]] == i for i in range(len(perm))):
+            return first.inputs[0]
+    return None
+
+
+def remove_noops(graph: gs.Graph) -> bool:
+    """Drop Identity, inference Dropout, same-type Cast, same-shape Reshape and cancelling Transposes."""
+    changed = False
+    for node in list(graph.nodes):
+        if not node.outputs:
+            continue
+        src = _is_noop(graph, node)
+        if src is not None and bypass(graph, node, src):
+            changed = True
+    if changed:
+        graph.cleanup().toposort()
+    return changed
+
+
+def terminal_softmax(graph: gs.Graph) -> tuple[gs.Node, int] | None:
+    """The Softmax/LogSoftmax producing the first graph output, with its per-axis axis.
+
+    None when there is none, when another node also reads its output, or when (before opset 13) its 2-D coercion is not a
+    softmax along one axis.
+    """
+    if not graph.outputs or len(graph.outputs[0].inputs) != 1:
+        return None
+    node = graph.outputs[0].inputs[0]
+    if node.op not in ("Softmax", "LogSoftmax") or not node.inputs or graph.outputs[0].outputs:
+        return None
+    shape = node.inputs[0].shape if node.inputs[0].shape is not None else node.outputs[0].shape
+    rank = len(shape) if shape is not None else None
+    old = graph.opset < 13
+    axis = int(node.attrs.get("axis", 1 if old else -1))
+    if rank is not None:
+        if not -rank <= axis < rank:
+            return None
+        axis %= rank
+    if old:
+        trailing = None if rank is None else shape[axis + 1 :]
+        if trailing is None or not all(isinstance(d, int) and d == 1 for d in trailing):
+            return None
+    return node, axis
+
+
+def split_terminal_softmax(graph: gs.Graph) -> bool:
+    """Remove a terminal Softmax/LogSoftmax; the first output keeps its name but holds the logits."""
+    found = terminal_softmax(graph)
+    if found is None:
+        return False
+    node, _ = found
+    if not bypass(graph, node, node.inputs[0]):
+        return False
     graph.cleanup().toposort()
-    rank = len(graph.inputs[0].shape or []) if graph.inputs else 0
-    layout = {4: "NCHW", 3: "NCW"}.get(rank, "unknown")
-    return CleanGraph(graph, opsets_of(model), [], layout, 1 if layout != "unknown" else None, None)
+    return True
+
+
+def input_layout(graph: gs.Graph) -> tuple[str, int | None]:
+    """Layout and channel axis of the first graph input.
+
+    Rank 4 consumed by ``Transpose(perm=[0, 3, 1, 2])`` is NHWC (channel axis 3), rank 3
+    consumed by ``Transpose(perm=[0, 2, 1])`` is NWC (channel axis 2); otherwise rank 4
+    is NCHW and rank 3 NCW (channel axis 1). Other ranks are "unknown".
+    """
+    if not graph.inputs or graph.inputs[0].shape is None:
+        return "unknown", None
+    tensor = graph.inputs[0]
+    rank = len(tensor.shape)
+    perms = [list(n.attrs.get("perm", [])) for n in tensor.outputs if n.op == "Transpose"]
+    if rank == 4:
+        return ("NHWC", 3) if [0, 3, 1, 2] in perms else ("NCHW", 1)
+    if rank == 3:
+        return ("NWC", 2) if [0, 2, 1] in perms else ("NCW", 1)
+    return "unknown", None
+
+
+def _name_nodes(graph: gs.Graph) -> None:
+    taken = {n.name for n in graph.nodes if n.name}
+    seen: set[str] = set()
+    counter = 0
+    for node in graph.nodes:
+        if node.name and node.name not in seen:
+            seen.add(node.name)
+            continue
+        base = f"{node.name}_" if node.name else f"{node.op}_"
+        while f"{base}{counter}" in taken:
+            counter += 1
+        node.name = f"{base}{counter}"
+        taken.add(node.name)
+        seen.add(node.name)
+
+
+PASSES = (
+    fold_constants,
+    remove_noops,
+    fold_batchnorm_into_conv,
+    fold_affine_into_conv,
+    split_terminal_softmax,
+)
+"""The passes :func:`clean` runs, in order."""
+
+
+def clean(model: onnx.ModelProto) -> CleanGraph:
+    """Run every pass on ``model`` and return the cleaned graph.
+
+    Parameters
+    ----------
+    model : onnx.ModelProto
+        A loaded model (see :func:`dmbp_onnx.graph.load.load_model`); not modified.
+
+    Returns
+    -------
+    CleanGraph
+        Topologically sorted graph whose nodes all have unique non-empty names.
+    """
+    if not model.graph.value_info and len(model.graph.node) > 1:
+        try:
+            model = onnx.shape_inference.infer_shapes(model, data_prop=True)
+        except (onnx.shape_inference.InferenceError, RuntimeError):
+            pass  # shapes are hints: passes that need them skip
+    graph = gs.import_onnx(model)
+    graph.toposort()
+    _name_nodes(graph)
+    applied = []
+    activation = None
+    for rewrite in PASSES:
+        found = terminal_softmax(graph) if rewrite is split_terminal_softmax else None
+        if rewrite(graph):
+            applied.append(rewrite.__name__)
+            if found is not None:
+                activation = (found[0].op, found[1])
+    graph.toposort()
+    layout, channel_axis = input_layout(graph)
+    return CleanGraph(graph, opsets_of(model), applied, layout, channel_axis, activation)

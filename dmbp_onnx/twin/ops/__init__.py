@@ -1,3 +1,14 @@
 """Op converters, one module per op family; importing this package registers them all."""
 
-from dmbp_onnx.twin.ops import activation, conv  # noqa: F401
+from dmbp_onnx.twin.ops import (  # noqa: F401
+    activation,
+    conv,
+    elementwise,
+    linear,
+    norm,
+    pad,
+    pool,
+    reduce,
+    resize,
+    shape,
+)

@@ -1,0 +1,50 @@
+"""Display maps in [-1, 1] from a positive and a negative pixel map (dmbp-method.md §1.4, §3.7)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+RECIPES = ("clip", "authors")
+
+
+def _flat(a: np.ndarray) -> np.ndarray:
+    return a.reshape(a.shape[0], -1)
+
+
+def _common_scale(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Per image, the largest value of ``p`` and ``q`` (1 where both are zero), broadcastable."""
+    top = np.maximum(_flat(p).max(1), _flat(q).max(1))
+    top = np.where(top > 0, top, 1.0)
+    return top.reshape((-1,) + (1,) * (p.ndim - 1))
+
+
+def clip_display(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """``relu(P) - relu(Q)`` divided by their common maximum per image (the default display).
+
+    Parameters
+    ----------
+    p, q : np.ndarray
+        ``(N, *spatial)``: P = channel mean of A+, Q = minus the channel mean of A-.
+    """
+    p, q = np.maximum(p, 0.0), np.maximum(q, 0.0)
+    return (p - q) / _common_scale(p, q)
+
+
+def _authors_prepare(a: np.ndarray) -> np.ndarray:
+    flat = _flat(a)
+    limit = np.percentile(np.abs(flat), 99.99, axis=1).reshape((-1,) + (1,) * (a.ndim - 1))
+    a = np.clip(a, -limit, limit)
+    return a - _flat(a).min(1).reshape((-1,) + (1,) * (a.ndim - 1))
+
+
+def authors_display(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """The authors' recipe: clip each map at the 99.99th percentile of |values|, shift its minimum
+    to 0, divide both by their common maximum, return ``P - Q``.
+
+    Parameters
+    ----------
+    p, q : np.ndarray
+        ``(N, *spatial)``: P = channel mean of A+, Q = minus the channel mean of A-.
+    """
+    p, q = _authors_prepare(p), _authors_prepare(q)
+    return (p - q) / _common_scale(p, q)

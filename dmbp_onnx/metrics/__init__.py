@@ -1,0 +1,39 @@
+"""Faithfulness and localisation metrics for per-pixel attribution maps.
+
+Perturbation metrics take a score function ``score_fn(x, index) -> (B,)`` (build
+one from a twin with :func:`target_scorer`) rather than an attribution method;
+maps are signed per-pixel arrays ``(N, H, W)`` (attribution summed over channels).
+"""
+
+from dmbp_onnx.metrics._perturb import gaussian_blur, resolve_baseline
+from dmbp_onnx.metrics.deletion import CurveResult, deletion_auc, insertion_auc
+from dmbp_onnx.metrics.pointing import PointingResult, energy_in_mask, pointing_game
+from dmbp_onnx.metrics.randomisation import (
+    RandomisationStep,
+    model_randomisation,
+    parameterised_layers,
+    rankdata,
+    spearman,
+)
+from dmbp_onnx.metrics.scoring import target_scorer
+from dmbp_onnx.metrics.sensitivity import SensitivityN, pearson, sensitivity_n
+
+__all__ = [
+    "CurveResult",
+    "PointingResult",
+    "RandomisationStep",
+    "SensitivityN",
+    "deletion_auc",
+    "energy_in_mask",
+    "gaussian_blur",
+    "insertion_auc",
+    "model_randomisation",
+    "parameterised_layers",
+    "pearson",
+    "pointing_game",
+    "rankdata",
+    "resolve_baseline",
+    "sensitivity_n",
+    "spearman",
+    "target_scorer",
+]

@@ -1,0 +1,1 @@
+"""CRAFT text detector: ONNX export recipe (see README.md)."""

@@ -1,0 +1,166 @@
+"""DMBP: the masked-mapping invariants (dmbp-method.md §2), the optimisation and the fast path."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dmbp_onnx.methods import DMBP
+from dmbp_onnx.methods.masked import MaskedMapping
+from dmbp_onnx.methods.target import resolve_targets
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+from dmbp_reference import reference_dmbp  # noqa: E402
+
+ITER = 25
+
+
+def frozen_linearisation(model: nn.Sequential, x: torch.Tensor, masks: list) -> torch.Tensor:
+    """L_m(x) computed independently: biases dropped, ``masks[k]`` (N, C) on the k-th masked layer's
+    output, ReLU gates and max-pool choices frozen from the real forward pass at ``x``."""
+    h, lin, k = x.detach(), x, 0
+    layers = list(model)
+    for i, layer in enumerate(layers):
+        if isinstance(layer, (nn.Conv2d, nn.Linear)):
+            h = layer(h)
+            if isinstance(layer, nn.Conv2d):
+                lin = F.conv2d(lin, layer.weight, None, layer.stride, layer.padding)
+            else:
+                lin = F.linear(lin, layer.weight)
+            hidden = any(isinstance(l, nn.Linear) for l in layers[i + 1 :]) or isinstance(layer, nn.Conv2d)
+            if hidden:
+                lin = lin * masks[k].reshape(masks[k].shape + (1,) * (lin.dim() - 2))
+                k += 1
+        elif isinstance(layer, nn.ReLU):
+            lin = lin * (h > 0)
+            h = torch.relu(h)
+        elif isinstance(layer, nn.MaxPool2d):
+            h, idx = F.max_pool2d(h, layer.kernel_size, layer.stride, return_indices=True)
+            lin = lin.flatten(2).gather(2, idx.flatten(2)).view_as(h)
+        elif isinstance(layer, nn.Flatten):
+            h, lin = h.flatten(1), lin.flatten(1)
+    assert k == len(masks)
+    return lin
+
+
+def mapping_of(twin, x, target=None):
+    return MaskedMapping(twin.module, x, lambda out: resolve_targets(out, target)[1])
+
+
+def test_unit_masks_give_the_plain_gradient(net, images):
+    model, twin = net
+    mapping = mapping_of(twin, images)
+    w = mapping(None)
+    ones = {name: torch.ones(3, c) for name, c in mapping.channels.items()}
+    assert torch.equal(mapping(ones), w)
+    x = images.clone().requires_grad_(True)
+    out = twin(x)
+    (g_twin,) = torch.autograd.grad(out, x, mapping.grad_outputs)
+    assert torch.equal(w, g_twin)
+    x = images.clone().requires_grad_(True)
+    (g_torch,) = torch.autograd.grad(model(x), x, mapping.grad_outputs)
+    torch.testing.assert_close(w, g_torch, rtol=1e-5, atol=1e-6)
+
+
+def test_masked_mapping_is_the_frozen_linearisation(net, images):
+    model, twin = net
+    mapping = mapping_of(twin, images)
+    g = torch.Generator().manual_seed(3)
+    masks = {name: torch.rand(3, c, generator=g) for name, c in mapping.channels.items()}
+    wm = mapping(masks)
+    x = images.clone().requires_grad_(True)
+    lin = frozen_linearisation(model, x, [masks[n] for n in mapping.site_names])
+    value = (lin * mapping.grad_outputs).sum(1)
+    # Euler: L_m is linear in x, so sum(W_m * x) = L_m(x)
+    torch.testing.assert_close((wm * images).flatten(1).sum(1), value.detach(), rtol=1e-4, atol=1e-6)
+    (w_independent,) = torch.autograd.grad(value.sum(), x)
+    torch.testing.assert_close(wm, w_independent, rtol=1e-4, atol=1e-7)
+    assert not torch.allclose(wm, mapping(None))
+
+
+def test_optimisation_invariants(net, images):
+    _, twin = net
+    before = twin(images)
+    result = DMBP(twin, iterations=ITER, device="cpu").attribute(images)
+    after = twin(images)
+    assert torch.equal(before, after)
+    assert result.target == before.argmax(1).tolist()
+    torch.testing.assert_close(result.score, before[range(3), result.target], rtol=1e-5, atol=1e-6)
+    history = result.extras["loss_history"]
+    assert history.shape == (ITER, 3)
+    assert (history[-1] < history[0]).all()
+    assert (result.positive.flatten(1).sum(1) > 0).all()
+    assert (result.negative.flatten(1).sum(1) < 0).all()
+    ex = result.extras
+    torch.testing.assert_close(ex["nuisance"], ex["gradient"] - ex["w_pos"] - ex["w_neg"])
+    torch.testing.assert_close(result.signed, (ex["w_pos"] + ex["w_neg"]) * images)
+    for name, c in ((s.name, s.channels) for s in twin.mask_sites):
+        for key in ("masks_pos", "masks_neg"):
+            m = ex[key][name]
+            assert m.shape == (3, c) and m.min() >= 0 and m.max() <= 1
+    mags = ex["magnitudes"]
+    assert set(mags) == {"positive_evidence", "negative_share", "nuisance_share", "masks_at_bounds", "collapsed"}
+    assert not mags["collapsed"].any()
+    assert result.pixel_map().shape == (3, 12, 12)
+    for recipe in ("clip", "authors"):
+        shown = result.display(recipe)
+        assert shown.shape == (3, 12, 12) and shown.min() >= -1 and shown.max() <= 1
+
+
+def test_fast_path_equals_reference_loop(net, images):
+    _, twin = net
+    for objective in ("r1", "threeway"):
+        fast = DMBP(twin, iterations=ITER, objective=objective, lam=0.01, device="cpu").attribute(images[:2])
+        ref = reference_dmbp(twin, images[:2], iterations=ITER, objective=objective, lam=0.01)
+        ex = fast.extras
+        torch.testing.assert_close(ex["loss_history"], ref["loss_history"], rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(ex["w_pos"], ref["w_pos"], rtol=1e-5, atol=1e-7)
+        torch.testing.assert_close(ex["w_neg"], ref["w_neg"], rtol=1e-5, atol=1e-7)
+        for name in ref["masks_pos"]:
+            torch.testing.assert_close(ex["masks_pos"][name], ref["masks_pos"][name], rtol=1e-5, atol=1e-6)
+            torch.testing.assert_close(ex["masks_neg"][name], ref["masks_neg"][name], rtol=1e-5, atol=1e-6)
+
+
+def test_batch_equals_per_image_and_chunks(net, images):
+    _, twin = net
+    batch = DMBP(twin, iterations=ITER, device="cpu").attribute(images, target=[0, 1, 2])
+    chunked = DMBP(twin, iterations=ITER, device="cpu", batch_size=2).attribute(images, target=[0, 1, 2])
+    assert chunked.extras["batch_size"] == 2
+    for k in range(3):
+        single = DMBP(twin, iterations=ITER, device="cpu").attribute(images[k : k + 1], target=k)
+        assert single.target == [k]
+        for other in (batch, chunked):
+            torch.testing.assert_close(other.positive[k : k + 1], single.positive, rtol=1e-4, atol=1e-6)
+            torch.testing.assert_close(other.negative[k : k + 1], single.negative, rtol=1e-4, atol=1e-6)
+
+
+def test_starts_at_the_plain_gradient(net, images):
+    _, twin = net
+    box = DMBP(twin, iterations=0, device="cpu").attribute(images)
+    assert torch.equal(box.extras["w_pos"], box.extras["gradient"])
+    # the negative set is the batch's second half: equal up to the conv kernels' rounding
+    torch.testing.assert_close(box.extras["w_neg"], box.extras["gradient"], rtol=1e-5, atol=1e-8)
+    three = DMBP(twin, iterations=0, objective="threeway", device="cpu").attribute(images)
+    ratio = three.extras["w_pos"].norm() / three.extras["gradient"].norm()
+    assert 0.99 < ratio <= 1.0
+
+
+@pytest.mark.parametrize("objective", ["r2", "threeway"])
+def test_other_objectives_lower_their_loss(net, images, objective):
+    _, twin = net
+    result = DMBP(twin, iterations=ITER, objective=objective, device="cpu").attribute(images[:2])
+    history = result.extras["loss_history"]
+    assert (history[-1] < history[0]).all()
+    assert torch.isfinite(result.signed).all()
+
+
+def test_deterministic_on_cpu(net, images):
+    _, twin = net
+    a = DMBP(twin, iterations=10, device="cpu", seed=3).attribute(images[:1])
+    b = DMBP(twin, iterations=10, device="cpu", seed=3).attribute(images[:1])
+    assert torch.equal(a.signed, b.signed)

