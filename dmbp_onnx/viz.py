@@ -2,8 +2,8 @@
 
 Maps are signed and expected in [-1, 1] (values outside are clipped for display): red is
 evidence for the target, blue evidence against, on the diverging ``bwr`` colormap centred at 0.
-The map is alpha-blended over the image with opacity ``|map|``, so the image stays visible where
-the map is about 0.
+The map is alpha-blended with opacity ``|map|`` over a grayscale copy of the image (so the image's
+own colours cannot be mistaken for evidence), and the image stays visible where the map is about 0.
 """
 
 from __future__ import annotations
@@ -24,9 +24,10 @@ from dmbp_onnx.errors import InputError
 CMAP = "bwr"
 DPI = 100
 _NORM = Normalize(vmin=-1.0, vmax=1.0)
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
-def blend(image: np.ndarray, heat: np.ndarray) -> np.ndarray:
+def blend(image: np.ndarray, heat: np.ndarray, grayscale: bool = True) -> np.ndarray:
     """Alpha-blend a signed map over an image.
 
     Parameters
@@ -35,13 +36,17 @@ def blend(image: np.ndarray, heat: np.ndarray) -> np.ndarray:
         float RGB (h, w, 3) in [0, 1].
     heat : numpy.ndarray
         float (h, w) in [-1, 1]; clipped to that range.
+    grayscale : bool
+        Blend over the image's luma (ITU-R 601-2) instead of its colours.
 
     Returns
     -------
     numpy.ndarray
-        float32 RGB (h, w, 3): ``image * (1 - |heat|) + bwr(heat) * |heat|``.
+        float32 RGB (h, w, 3): ``base * (1 - |heat|) + bwr(heat) * |heat|``.
     """
     image, heat = _check(image, heat)
+    if grayscale:
+        image = np.repeat(image @ _LUMA, 3).reshape(image.shape)
     colour = colormaps[CMAP](_NORM(heat))[..., :3].astype(np.float32)
     alpha = np.abs(heat)[..., None]
     return image * (1.0 - alpha) + colour * alpha

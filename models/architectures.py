@@ -28,6 +28,28 @@ VGG16_CFG: tuple = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 51
 """Channel plan of VGG16 ("M" = 2x2 max pool)."""
 
 
+def init_weights(model: nn.Module) -> nn.Module:
+    """torchvision's initialisation for VGG/ResNet (in place): activations keep their scale with depth.
+
+    Convs: Kaiming normal (fan out, ReLU gain), zero bias; BatchNorm: weight 1, bias 0;
+    linear layers: normal(0, 0.01), zero bias. torch's default init shrinks the
+    activations of a deep ReLU stack towards zero, which would make untrained
+    full-size nets useless for comparing outputs.
+    """
+    for module in model.modules():
+        if isinstance(module, (nn.Conv1d, nn.Conv2d)):
+            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.modules.batchnorm._BatchNorm):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, 0, 0.01)
+            nn.init.zeros_(module.bias)
+    return model
+
+
 def _vgg_features(cfg: Sequence, in_channels: int, batch_norm: bool, ceil_mode: bool = False) -> nn.Sequential:
     layers: list[nn.Module] = []
     channels = in_channels
@@ -105,8 +127,8 @@ def vgg(cfg: Sequence = VGG16_CFG, **kwargs) -> VGG:
 
 
 def vgg16(num_classes: int = 1000, batch_norm: bool = False) -> VGG:
-    """VGG16 (138 M parameters with 1000 classes), optionally with BatchNorm."""
-    return VGG(VGG16_CFG, num_classes=num_classes, batch_norm=batch_norm)
+    """VGG16 (138 M parameters with 1000 classes), optionally with BatchNorm; torchvision's init."""
+    return init_weights(VGG(VGG16_CFG, num_classes=num_classes, batch_norm=batch_norm))
 
 
 class BasicBlock(nn.Module):
@@ -223,13 +245,13 @@ def resnet(block: type, layers: Sequence[int], **kwargs) -> ResNet:
 
 
 def resnet18(num_classes: int = 1000) -> ResNet:
-    """ResNet-18 (11.7 M parameters with 1000 classes)."""
-    return ResNet(BasicBlock, (2, 2, 2, 2), num_classes=num_classes)
+    """ResNet-18 (11.7 M parameters with 1000 classes), torchvision's init."""
+    return init_weights(ResNet(BasicBlock, (2, 2, 2, 2), num_classes=num_classes))
 
 
 def resnet50(num_classes: int = 1000) -> ResNet:
-    """ResNet-50 (25.6 M parameters with 1000 classes)."""
-    return ResNet(Bottleneck, (3, 4, 6, 3), num_classes=num_classes)
+    """ResNet-50 (25.6 M parameters with 1000 classes), torchvision's init."""
+    return init_weights(ResNet(Bottleneck, (3, 4, 6, 3), num_classes=num_classes))
 
 
 # --- CRAFT -----------------------------------------------------------------------------------------

@@ -76,3 +76,11 @@ def test_bad_inputs(tmp_path, image):
         overlay_png(np.zeros((H, W)), np.zeros((H, W)), tmp_path / "x.png")
     with pytest.raises(InputError, match="at least one"):
         comparison_png(image, {}, tmp_path / "x.png")
+
+
+def test_blend_over_grayscale_by_default():
+    rgb = np.zeros((2, 2, 3), np.float32)
+    rgb[..., 2] = 1.0
+    zero = np.zeros((2, 2))
+    np.testing.assert_allclose(blend(rgb, zero), 0.114, atol=1e-6)
+    np.testing.assert_allclose(blend(rgb, zero, grayscale=False), rgb)

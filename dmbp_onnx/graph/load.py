@@ -101,6 +101,7 @@ def load_model(source: str | Path | bytes, max_bytes: int = MAX_BYTES) -> onnx.M
     structure.check_header(model)
     opsets = structure.imported_opsets(model)
     if model.functions:
+        structure.check_function_expansion(model)
         try:
             model = onnx.inliner.inline_local_functions(model)
         except Exception as exc:  # noqa: BLE001 - any inliner failure means a broken function
@@ -110,6 +111,8 @@ def load_model(source: str | Path | bytes, max_bytes: int = MAX_BYTES) -> onnx.M
     structure.check_names(model)
     structure.check_connected(model)
     resolve_external_data(model, folder, budget)
+    if model.ByteSize() >= 2**31:
+        raise ModelLoadError("the model with its external data exceeds protobuf's 2 GiB limit")
     structure.check_inputs(model)
     structure.check_finite(model)
     del model.graph.value_info[:]

@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import onnx
 import onnx_graphsurgeon as gs
-from onnx_graphsurgeon.logger import G_LOGGER
 
 from dmbp_onnx.graph.rewrite import (
     bypass,
     constant_values,
     is_graph_output,
     private_producer,
+    quiet_graphsurgeon,
     static_shape,
 )
 
@@ -75,14 +75,10 @@ def fold_constants(graph: gs.Graph) -> bool:
     dimension is never baked in. Tensors above :data:`FOLD_SIZE_LIMIT` bytes stay unfolded.
     """
     before = _signature(graph)
-    severity = G_LOGGER.severity
-    G_LOGGER.severity = G_LOGGER.ERROR
-    try:
+    with quiet_graphsurgeon():
         graph.toposort()
         graph.fold_constants(fold_shapes=True, size_threshold=FOLD_SIZE_LIMIT, error_ok=True)
         graph.cleanup().toposort()
-    finally:
-        G_LOGGER.severity = severity
     return _signature(graph) != before
 
 
@@ -258,9 +254,12 @@ def _is_noop(graph: gs.Graph, node: gs.Node) -> gs.Tensor | None:
         extra = node.outputs[1:]
         if any(t.outputs or is_graph_output(graph, t) for t in extra):
             return None
-        training = constant_values(node.inputs[2]) if len(node.inputs) > 2 and node.inputs[2].name else None
-        if training is not None and bool(np.asarray(training).reshape(-1)[0]):
+        if not node.attrs.get("is_test", 1):  # opset < 7: is_test=0 means training
             return None
+        if len(node.inputs) > 2 and node.inputs[2].name:
+            training = constant_values(node.inputs[2])
+            if training is None or bool(training.reshape(-1)[0]):
+                return None
         return src
     if node.op == "Cast":
         try:
@@ -310,8 +309,8 @@ def remove_noops(graph: gs.Graph) -> bool:
 def terminal_softmax(graph: gs.Graph) -> tuple[gs.Node, int] | None:
     """The Softmax/LogSoftmax producing the first graph output, with its per-axis axis.
 
-    None when there is none, when another node also reads its output, or when (before opset 13) its 2-D coercion is not a
-    softmax along one axis.
+    None when there is none, when another node also reads its output, or when (before
+    opset 13) its 2-D coercion is not a softmax along one axis.
     """
     if not graph.outputs or len(graph.outputs[0].inputs) != 1:
         return None
@@ -387,7 +386,10 @@ PASSES = (
     fold_affine_into_conv,
     split_terminal_softmax,
 )
-"""The passes :func:`clean` runs, in order."""
+"""The passes :func:`clean` runs, in order, repeated until none changes the graph."""
+
+MAX_ROUNDS = 4
+"""Most rounds of :data:`PASSES` (each fold removes nodes, so this bounds the work)."""
 
 
 def clean(model: onnx.ModelProto) -> CleanGraph:
@@ -408,17 +410,24 @@ def clean(model: onnx.ModelProto) -> CleanGraph:
             model = onnx.shape_inference.infer_shapes(model, data_prop=True)
         except (onnx.shape_inference.InferenceError, RuntimeError):
             pass  # shapes are hints: passes that need them skip
-    graph = gs.import_onnx(model)
+    with quiet_graphsurgeon():
+        graph = gs.import_onnx(model)
     graph.toposort()
     _name_nodes(graph)
-    applied = []
+    applied: list[str] = []
     activation = None
-    for rewrite in PASSES:
-        found = terminal_softmax(graph) if rewrite is split_terminal_softmax else None
-        if rewrite(graph):
-            applied.append(rewrite.__name__)
-            if found is not None:
-                activation = (found[0].op, found[1])
+    for _ in range(MAX_ROUNDS):  # a fold can expose another (Conv -> bias Add -> BatchNorm)
+        changed = False
+        for rewrite in PASSES:
+            found = terminal_softmax(graph) if rewrite is split_terminal_softmax else None
+            if rewrite(graph):
+                changed = True
+                if rewrite.__name__ not in applied:
+                    applied.append(rewrite.__name__)
+                if found is not None:
+                    activation = (found[0].op, found[1])
+        if not changed:
+            break
     graph.toposort()
     layout, channel_axis = input_layout(graph)
     return CleanGraph(graph, opsets_of(model), applied, layout, channel_axis, activation)

@@ -2,8 +2,23 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Iterator
+
 import numpy as np
 import onnx_graphsurgeon as gs
+from onnx_graphsurgeon.logger import G_LOGGER
+
+
+@contextmanager
+def quiet_graphsurgeon() -> Iterator[None]:
+    """Silence onnx-graphsurgeon's warnings (printed to stdout) inside the block."""
+    severity = G_LOGGER.severity
+    G_LOGGER.severity = G_LOGGER.ERROR
+    try:
+        yield
+    finally:
+        G_LOGGER.severity = severity
 
 
 def is_graph_output(graph: gs.Graph, tensor: gs.Tensor) -> bool:

@@ -16,6 +16,8 @@ from dmbp_onnx.errors import ModelLoadError, UnsupportedModelError, UnsupportedO
 from dmbp_onnx.graph.external_data import all_tensors
 from dmbp_onnx.graph.limits import check_tensor_declaration, check_value_shape
 
+MAX_NODES = 1_000_000
+"""Refuse a graph with more nodes than this once local functions are inlined."""
 SUPPORTED_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml"})
 FLOAT_TYPES = frozenset(
     {onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16}
@@ -60,8 +62,40 @@ def imported_opsets(model: onnx.ModelProto) -> dict[str, int]:
     return opsets
 
 
+def check_function_expansion(model: onnx.ModelProto, limit: int = MAX_NODES) -> None:
+    """Refuse recursive local functions and calls that would inline to more than ``limit`` nodes.
+
+    Counted without inlining, so nested calls that double at every level cannot blow up.
+    """
+    functions = {(f.domain, f.name, f.overload): f for f in model.functions}
+    sizes: dict[tuple, int] = {}
+    active: set[tuple] = set()
+
+    def size(nodes) -> int:
+        total = 0
+        for node in nodes:
+            key = (node.domain, node.op_type, node.overload)
+            if key not in functions:
+                total += 1
+                continue
+            if key in active:
+                raise ModelLoadError(f"model-local function '{node.domain}::{node.op_type}' calls itself")
+            if key not in sizes:
+                active.add(key)
+                sizes[key] = size(functions[key].node)
+                active.discard(key)
+            total += sizes[key]
+            if total > limit:
+                break
+        return total
+
+    count = size(model.graph.node)
+    if count > limit:
+        raise ModelLoadError(f"inlining the model's local functions would give more than {limit} nodes")
+
+
 def check_header(model: onnx.ModelProto) -> None:
-    """Refuse a model without IR version, graph, nodes, inputs or outputs."""
+    """Refuse a model without IR version, graph, nodes, inputs or outputs, or with sparse weights."""
     if model.ir_version <= 0:
         raise ModelLoadError("not an ONNX model: no IR version (wrong file type or garbage bytes?)")
     if not model.HasField("graph"):
@@ -74,6 +108,9 @@ def check_header(model: onnx.ModelProto) -> None:
     initializers = {t.name for t in graph.initializer}
     if not [v for v in graph.input if v.name not in initializers]:
         raise ModelLoadError("the graph declares no inputs")
+    if graph.sparse_initializer:
+        name = graph.sparse_initializer[0].values.name
+        raise UnsupportedModelError(f"sparse initializer '{name}' is not supported")
 
 
 def check_ops(model: onnx.ModelProto, opsets: dict[str, int]) -> None:
@@ -103,12 +140,14 @@ def check_ops(model: onnx.ModelProto, opsets: dict[str, int]) -> None:
 
 
 def check_names(model: onnx.ModelProto) -> None:
-    """Refuse duplicate graph inputs, initializers, node names and produced tensor names."""
+    """Refuse duplicate graph inputs, initializers, outputs and produced tensor names.
+
+    Duplicate node names are legal ONNX (onnxruntime runs them); :func:`clean` renames them.
+    """
     graph = model.graph
     for what, names in (
         ("graph input", [v.name for v in graph.input]),
         ("initializer", [t.name for t in graph.initializer]),
-        ("node name", [n.name for n in graph.node if n.name]),
         ("graph output", [v.name for v in graph.output]),
     ):
         dups = [name for name, count in Counter(names).items() if count > 1]

@@ -119,6 +119,8 @@ class DMBP(Method):
         self.batch_size, self.memory_budget_mb = batch_size, float(memory_budget_mb)
         self.seed, self.progress = int(seed), bool(progress)
         self.parametrisation = ThreeWayMasks() if objective == "threeway" else BoxMasks()
+        nodes = {node.name: node.op for node in graph.nodes}
+        self._ops = {sub: nodes.get(onnx_name, "") for sub, onnx_name in twin.node_names.items()}
 
     def pixels(self, a: torch.Tensor) -> torch.Tensor:
         """``(N, P)``: an input-shaped map summed over the input channel axis, flattened."""
@@ -164,27 +166,21 @@ class DMBP(Method):
             resolved.extend(targets)
             return torch.cat([sel, sel])
 
-        mapping = MaskedMapping(self.module, xx, selector)
+        mapping = MaskedMapping(self.module, xx, selector, self._ops)
         score = (mapping.output[:n] * mapping.grad_outputs[:n]).flatten(1).sum(1)
-        w = mapping(None)[:n].detach()
+        w = mapping(None)[:n]
         stats = PlainStats.of(w * xd, self.pixels(w * xd))
         theta = self.parametrisation.init(n, mapping.channels, self.device)
         optimiser = torch.optim.Adam(list(theta.values()), lr=self.lr)
         history = []
         for _ in tqdm(range(self.iterations), disable=not self.progress, desc="DMBP", leave=False):
-            masks = self.parametrisation.masks(theta)
-            wm = mapping({k: m.reshape(2 * n, -1) for k, m in masks.items()}, create_graph=True)
-            a = self.pixels(wm * xx)
-            loss = loss_per_image(self.objective, a[:n], a[n:], masks, stats, self.alpha, self.lam, self.beta)
-            grads = torch.autograd.grad(loss.sum(), list(theta.values()))
-            for t, g in zip(theta.values(), grads):
-                t.grad = g
+            loss = self._step(mapping, theta, stats, xx, n)
             optimiser.step()
             self.parametrisation.project(theta)
-            history.append(loss.detach())
+            history.append(loss)
         with torch.no_grad():
-            masks = self.parametrisation.masks(theta)
-        wm = mapping({k: m.reshape(2 * n, -1) for k, m in masks.items()}).detach()
+            masks = {k: m.detach() for k, m in self.parametrisation.masks(theta).items()}
+        wm = mapping({k: m.reshape(2 * n, -1) for k, m in masks.items()})
         w_pos, w_neg = wm[:n], wm[n:]
         a = self.pixels(wm * xx)
         return {
@@ -198,6 +194,35 @@ class DMBP(Method):
             "history": torch.stack(history) if history else torch.zeros(0, n, device=xd.device),
             "magnitudes": magnitudes(w, w_pos, w_neg, xd, a[:n], a[n:], masks, stats),
         }
+
+
+    def _step(self, mapping: MaskedMapping, theta: dict, stats: PlainStats, xx: torch.Tensor, n: int) -> torch.Tensor:
+        """Set ``theta``'s gradients for one iteration; return the loss per image (before the step).
+
+        W_m comes from one masked backward pass; ``G = d loss / d W_m`` from autograd on
+        the (cheap) loss alone; ``d loss / d m`` from one adjoint forward pass on G
+        (:meth:`MaskedMapping.mask_gradients`) plus the loss's direct dependence on m.
+        """
+        with torch.enable_grad():
+            masks = self.parametrisation.masks(theta)
+            flat = {k: m.detach().reshape(2 * n, -1) for k, m in masks.items()}
+            wm = mapping(flat).requires_grad_(True)
+            leaves = {k: m.detach().requires_grad_(True) for k, m in masks.items()}
+            a = self.pixels(wm * xx)
+            loss = loss_per_image(self.objective, a[:n], a[n:], leaves, stats, self.alpha, self.lam, self.beta)
+            grads = torch.autograd.grad(loss.sum(), [wm, *leaves.values()], allow_unused=True)
+            through = mapping.mask_gradients(grads[0], flat)
+            total = [
+                through[k].reshape(m.shape) + (g if g is not None else 0.0)
+                for (k, m), g in zip(masks.items(), grads[1:])
+            ]
+            if self.parametrisation.identity:
+                for t, g in zip(theta.values(), total):
+                    t.grad = g
+            else:
+                for t, g in zip(theta.values(), torch.autograd.grad(list(masks.values()), list(theta.values()), total)):
+                    t.grad = g
+        return loss.detach()
 
 
 def _check(ok: bool, label: str, value) -> None:

@@ -1,31 +1,55 @@
-"""The masked mapping W_m: the input gradient with every filter's backward signal scaled by a mask.
+"""The masked mapping W_m and its adjoint, from ONE recorded forward pass at x.
 
-One forward pass at x is recorded with a gate at every mask site that is the
-exact identity forward (it returns a view of its input, so nothing is
-recomputed or rounded) and multiplies the incoming gradient by the mask that a
-mutable holder holds *at backward time*. The retained graph then yields W_m for
-any masks with one backward pass; with ``create_graph=True`` that pass is
-differentiable in the masks (dmbp-method.md §2, §4). Frozen ReLU gates and
-max-pool choices come from the one recorded forward, so they can never flip.
+W_m (dmbp-method.md §2) is the input gradient with every filter's backward signal
+scaled by a mask. The forward pass at x is recorded once, with a gate at every
+mask site that is the exact identity forward (a view of its input: nothing is
+recomputed or rounded, so ReLU gates and max-pool choices are frozen for good)
+and multiplies the incoming gradient by the mask a mutable holder holds *at
+backward time*. Then, per iteration (§4):
+
+* :meth:`MaskedMapping.__call__` — one backward pass of the retained graph gives
+  W_m and the backward signal ``g_l`` arriving at every site;
+* :meth:`MaskedMapping.adjoint` — one forward pass of the frozen, bias-free,
+  masked network L_m applied to ``G = d loss / d W_m`` gives the activation
+  ``a'_l`` arriving at every site, and ``d loss / d m_l[k] = sum(g_l * a'_l)``
+  over the positions of filter k.
+
+Neither pass computes weight gradients. The adjoint pass walks the twin's fx
+graph: affine nodes (Conv, Gemm, BatchNormalization, Add, pooling by averages,
+reshapes, ...) map a tangent ``t`` to ``f(t) - f(0)`` (``f(0)``, the bias, is
+computed once); every other node (ReLU, MaxPool, Clip, Max, ...) takes its exact
+Jacobian-vector product at the recorded primal inputs.
 """
 
 from __future__ import annotations
 
 import torch
-from torch import nn
+from torch import fx, nn
+from torch.fx.node import map_arg
 
-from dmbp_onnx.twin.masks import MaskSite, hooked, iter_sites
+from dmbp_onnx.twin.masks import MaskSite
+
+#: ONNX ops that are affine in their data inputs (the other inputs being constants).
+AFFINE_OPS = frozenset(
+    {
+        "Conv", "ConvTranspose", "Gemm", "MatMul", "BatchNormalization", "Add", "Sub", "Sum", "Neg",
+        "AveragePool", "GlobalAveragePool", "ReduceMean", "ReduceSum", "Concat", "Pad", "Reshape",
+        "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Identity", "Dropout",
+    }
+)  # fmt: skip
 
 
 class MaskHolder:
-    """Current masks per site: ``masks[site name]`` is ``(batch, channels)`` or None (= all ones)."""
+    """Masks per site at backward time (``(batch, channels)``; a missing site counts as 1),
+    and the backward signals captured before masking."""
 
     def __init__(self) -> None:
-        self.masks: dict[str, torch.Tensor | None] = {}
+        self.masks: dict[str, torch.Tensor] = {}
+        self.signals: dict[str, torch.Tensor] = {}
 
 
 class _MaskGate(torch.autograd.Function):
-    """Identity forward; backward multiplies the gradient by the holder's current mask."""
+    """Identity forward; backward records the incoming gradient and multiplies it by the mask."""
 
     @staticmethod
     def forward(ctx, h: torch.Tensor, holder: MaskHolder, key: str, site: MaskSite) -> torch.Tensor:
@@ -34,24 +58,33 @@ class _MaskGate(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
+        ctx.holder.signals[ctx.key] = grad
         mask = ctx.holder.masks.get(ctx.key)
         if mask is None:
             return grad, None, None, None
-        shape = ctx.site.broadcast_shape(grad.dim(), grad.shape[0])
-        return grad * mask.reshape(shape), None, None, None
+        return grad * mask.reshape(ctx.site.broadcast_shape(grad.dim(), grad.shape[0])), None, None, None
+
+
+def _reduce(t: torch.Tensor, site: MaskSite) -> torch.Tensor:
+    """Sum ``t`` over every axis but the batch and the site's filter axis: ``(batch, channels)``."""
+    axis = site.channel_axis % t.dim()
+    dims = [d for d in range(1, t.dim()) if d != axis]
+    return t.sum(dims) if dims else t
 
 
 class MaskedMapping:
-    """A recorded forward pass at ``x`` that returns W_m for any masks.
+    """A recorded forward pass of the twin's module at ``x``: W_m and its adjoint for any masks.
 
     Parameters
     ----------
-    module : torch.nn.Module
-        The twin's module (mask sites inside); its parameters must not require grad.
+    module : torch.fx.GraphModule
+        The twin's module (mask sites inside); parameters must not require grad.
     x : torch.Tensor
-        The input batch, on the module's device. Not modified.
+        The input batch on the module's device (not modified).
     selector : callable
-        ``selector(output) -> grad_outputs`` (e.g. from :func:`resolve_targets`).
+        ``selector(output) -> grad_outputs`` (e.g. built on :func:`resolve_targets`).
+    ops : dict of str to str, optional
+        Submodule name -> ONNX op type; needed by :meth:`adjoint` only.
 
     Attributes
     ----------
@@ -60,37 +93,150 @@ class MaskedMapping:
     grad_outputs : torch.Tensor
         The selector the output is contracted with.
     site_names : list of str
-        Mask sites of ``module`` in graph order.
+        Mask sites in graph order.
     channels : dict of str to int
         Filters per site.
     """
 
-    def __init__(self, module: nn.Module, x: torch.Tensor, selector) -> None:
+    def __init__(self, module: fx.GraphModule, x: torch.Tensor, selector, ops: dict[str, str] | None = None) -> None:
+        self.module, self.ops = module, dict(ops or {})
         self.holder = MaskHolder()
-        names = {id(site): name for name, site in iter_sites(module)}
-        self.site_names = list(names.values())
-        self.channels = {name: site.channels for name, site in iter_sites(module)}
         self.x = x.detach().requires_grad_(True)
-
-        def gate(site: MaskSite, h: torch.Tensor) -> torch.Tensor:
-            return _MaskGate.apply(h, self.holder, names[id(site)], site)
-
-        with torch.enable_grad(), hooked(module, gate):
-            out = module(self.x)
+        self.sites: dict[str, MaskSite] = {}
+        self.primal: dict[fx.Node, object] = {}
+        self._bias: dict[fx.Node, torch.Tensor | None] = {}
+        self._data: set[fx.Node] = set()
+        self._last_use: dict[fx.Node, list[fx.Node]] = {}
+        seen: set[fx.Node] = set()
+        for node in module.graph.nodes:
+            if node.op == "placeholder" or any(a in self._data for a in node.all_input_nodes):
+                self._data.add(node)
+        for node in reversed(list(module.graph.nodes)):
+            for used in node.all_input_nodes:
+                if used not in seen:
+                    seen.add(used)
+                    self._last_use.setdefault(node, []).append(used)
+        out = None
+        with torch.enable_grad():
+            for node in module.graph.nodes:
+                if node.op == "output":
+                    out = map_arg(node.args[0], self.primal.__getitem__)
+                    break
+                self.primal[node] = self._run(node)
         self._out = out[0] if isinstance(out, tuple) else out
+        self._keep_needed_primals()
+        self.site_names = list(self.sites)
+        self.channels = {k: s.channels for k, s in self.sites.items()}
         self.output = self._out.detach()
         self.grad_outputs = selector(self.output)
 
-    def __call__(self, masks: dict[str, torch.Tensor] | None, create_graph: bool = False) -> torch.Tensor:
+    def _keep_needed_primals(self) -> None:
+        """Drop recorded values the adjoint never reads (it reads constants, shapes and the
+        inputs of nodes it differentiates by JVP); the retained graph keeps what backward needs."""
+        needed = {node for node in self.primal if node not in self._data}
+        self._gates: dict[fx.Node, torch.Tensor] = {}
+        for node in self._data:
+            if node.op == "call_module" and not isinstance(self.module.get_submodule(node.target), MaskSite):
+                op = self.ops.get(node.target)
+                if op == "Relu":  # its JVP only needs the on/off gate: keep 1 byte per value
+                    self._gates[node] = self.primal[node].detach() > 0
+                elif op not in AFFINE_OPS:
+                    needed.update(node.all_input_nodes)
+        self.primal = {k: v for k, v in self.primal.items() if k in needed}
+
+    def _run(self, node: fx.Node):
+        args = map_arg(node.args, self.primal.__getitem__)
+        kwargs = map_arg(node.kwargs, self.primal.__getitem__)
+        if node.op == "placeholder":
+            return self.x
+        if node.op == "call_function":
+            return node.target(*args, **kwargs)
+        sub = self.module.get_submodule(node.target)
+        if isinstance(sub, MaskSite):
+            self.sites[node.target] = sub
+            return _MaskGate.apply(args[0], self.holder, node.target, sub)
+        return sub(*args, **kwargs)
+
+    def __call__(self, masks: dict[str, torch.Tensor] | None) -> torch.Tensor:
         """W_m for ``masks`` (site name -> ``(batch, channels)``; missing sites stay at 1).
 
-        With ``create_graph`` the result is differentiable in the masks.
+        Afterwards :attr:`signals` holds the backward signal arriving at every site.
         """
         self.holder.masks = dict(masks or {})
+        self.holder.signals = {}
         try:
-            (w,) = torch.autograd.grad(
-                self._out, self.x, grad_outputs=self.grad_outputs, retain_graph=True, create_graph=create_graph
-            )
+            (w,) = torch.autograd.grad(self._out, self.x, grad_outputs=self.grad_outputs, retain_graph=True)
         finally:
             self.holder.masks = {}
+        self.signals = self.holder.signals
         return w
+
+    def mask_gradients(self, tangent: torch.Tensor, masks: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``d <W_m, tangent> / d m`` per site, ``(batch, channels)``, after a ``__call__`` with ``masks``.
+
+        One forward pass of the frozen, bias-free network L_m (the masks applied) on
+        ``tangent``; each site's product with its backward signal is reduced on the way.
+        """
+        grads: dict[str, torch.Tensor] = {}
+
+        def at_site(name: str, arriving: torch.Tensor) -> None:
+            grads[name] = _reduce(arriving * self.signals.pop(name), self.sites[name])
+
+        with torch.no_grad():
+            self.adjoint(tangent, masks, at_site)
+        return grads
+
+    def adjoint(self, tangent: torch.Tensor, masks: dict[str, torch.Tensor], at_site) -> None:
+        """Run L_m on ``tangent``; call ``at_site(name, activation)`` as each site is reached
+        (with the activation arriving there, before its mask). Tangents are freed after their last use."""
+        tangents: dict[fx.Node, object] = {}
+        for node in self.module.graph.nodes:
+            if node.op == "output":
+                break
+            if node.op == "placeholder":
+                tangents[node] = tangent
+            elif node in self._data:
+                tangents[node] = self._tangent(node, tangents, masks, at_site)
+            for done in self._last_use.get(node, ()):
+                tangents.pop(done, None)
+
+    def _tangent(self, node: fx.Node, tangents: dict, masks: dict[str, torch.Tensor], at_site):
+        if node.op == "call_function":
+            return node.target(*map_arg(node.args, lambda a: tangents[a] if a in tangents else self.primal[a]))
+        sub = self.module.get_submodule(node.target)
+        if isinstance(sub, MaskSite):
+            t = tangents[node.args[0]]
+            at_site(node.target, t)
+            mask = masks.get(node.target)
+            return t if mask is None else t * mask.reshape(sub.broadcast_shape(t.dim(), t.shape[0]))
+        if self.ops.get(node.target) in AFFINE_OPS:
+            out = sub(*map_arg(node.args, lambda a: tangents[a] if a in tangents else self.primal[a]))
+            bias = self._affine_bias(node, sub, tangents)
+            return out if bias is None else out - bias
+        if node in self._gates:
+            return tangents[node.args[0]] * self._gates[node]
+        return self._jvp(node, sub, tangents)
+
+    def _affine_bias(self, node: fx.Node, sub: nn.Module, tangents: dict) -> torch.Tensor | None:
+        """``f(0)`` of an affine node (None when it is zero), computed once."""
+        if node not in self._bias:
+            with torch.no_grad():
+                zero = sub(*map_arg(node.args, lambda a: torch.zeros_like(tangents[a]) if a in tangents else self.primal[a]))
+            # f(0) does not depend on the image: keep one row, broadcast over the batch
+            self._bias[node] = zero[:1].clone() if bool(zero.any()) else None
+        return self._bias[node]
+
+    def _jvp(self, node: fx.Node, sub: nn.Module, tangents: dict) -> torch.Tensor:
+        """Exact JVP of a node at its recorded primal inputs, in the direction of the data tangents."""
+        positions = [i for i, a in enumerate(node.args) if isinstance(a, fx.Node) and a in tangents]
+        primals = tuple(self.primal[node.args[i]].detach() for i in positions)
+        directions = tuple(tangents[node.args[i]] for i in positions)
+
+        def f(*values):
+            args = list(map_arg(node.args, lambda a: self.primal[a].detach()))
+            for i, v in zip(positions, values):
+                args[i] = v
+            return sub(*args)
+
+        _, out = torch.func.jvp(f, primals, directions)
+        return out

@@ -25,6 +25,9 @@ class BoxMasks:
     depth (§3.1); Adam then moves each mask by about ``lr`` per step (§3.6).
     """
 
+    #: The masks are the parameters, so mask gradients are parameter gradients.
+    identity = True
+
     def init(self, n: int, channels: dict[str, int], device: torch.device) -> dict[str, torch.Tensor]:
         """One ``(2, n, C)`` parameter per site, all ones."""
         return {k: torch.ones(2, n, c, device=device, requires_grad=True) for k, c in channels.items()}
@@ -49,6 +52,8 @@ class ThreeWayMasks:
     start at ``(0, 0, log(2 eps / (1 - eps)))`` with ``eps = NUISANCE_INIT``, so
     both mappings start at masks ``1 - eps`` instead of the starved 1/3 (§3.1).
     """
+
+    identity = False
 
     def init(self, n: int, channels: dict[str, int], device: torch.device) -> dict[str, torch.Tensor]:
         """One ``(3, n, C)`` logit tensor per site."""

@@ -16,7 +16,7 @@ import onnx_graphsurgeon as gs
 import torch
 from torch import fx, nn
 
-from dmbp_onnx.errors import UnsupportedModelError
+from dmbp_onnx.errors import UnsupportedModelError, UnsupportedOpError
 from dmbp_onnx.twin import ops as _ops  # noqa: F401  (registers every converter)
 from dmbp_onnx.twin.masks import MaskSite, MaskSiteInfo
 from dmbp_onnx.twin.registry import NodeContext, resolve
@@ -62,7 +62,7 @@ def _identifier(name: str, taken: set[str]) -> str:
     if base[0].isdigit():
         base = "n_" + base
     candidate, k = base, 1
-    while candidate in taken:
+    while candidate in taken or hasattr(fx.GraphModule, candidate):
         k += 1
         candidate = f"{base}_{k}"
     taken.add(candidate)
@@ -99,6 +99,33 @@ def _hidden_linear_nodes(graph: gs.Graph) -> set[str]:
     return {n.name for n in graph.nodes if n.op in ("Gemm", "MatMul") and downstream[n.name]}
 
 
+def _domain(node: gs.Node) -> str:
+    return "" if node.domain in (None, "", "ai.onnx") else node.domain
+
+
+def _refuse_unsupported(graph: gs.Graph, opsets: dict[str, int]) -> None:
+    """Raise for the first node without a converter, naming every other such node too."""
+    errors: list[UnsupportedOpError] = []
+    for node in graph.nodes:
+        domain = _domain(node)
+        if domain not in opsets:
+            errors.append(UnsupportedOpError(
+                node.op, 0, node.name, f"domain '{domain}' is not imported by the model"))
+            continue
+        try:
+            resolve(node, opsets[domain], domain)
+        except UnsupportedOpError as exc:
+            errors.append(exc)
+    if errors:
+        first = errors[0]
+        if len(errors) > 1:
+            others = ", ".join(f"'{e.node}' ({e.op})" for e in errors[1:8])
+            more = f" and {len(errors) - 8} more" if len(errors) > 8 else ""
+            first.detail += f"; also unsupported: {others}{more}"
+            first.args = (f"unsupported {first.op} (opset {first.opset}) at node '{first.node}': {first.detail}",)
+        raise first
+
+
 def build_module(graph: gs.Graph, opsets: dict[str, int], mask_sites: bool = True) -> BuiltModule:
     """Rebuild ``graph`` as a GraphModule.
 
@@ -120,6 +147,7 @@ def build_module(graph: gs.Graph, opsets: dict[str, int], mask_sites: bool = Tru
     for index, node in enumerate(graph.nodes):
         if not node.name:
             node.name = f"{node.op}_{index}"
+    _refuse_unsupported(graph, opsets)
     hidden = _hidden_linear_nodes(graph) if mask_sites else set()
 
     root = nn.Module()
@@ -135,14 +163,8 @@ def build_module(graph: gs.Graph, opsets: dict[str, int], mask_sites: bool = Tru
         tensor_nodes[tensor.name] = env[tensor.name].name
 
     for node in graph.nodes:
-        domain = node.domain or ""
-        if domain == "ai.onnx":
-            domain = ""
-        opset = opsets.get(domain)
-        if opset is None:
-            raise UnsupportedModelError(
-                f"node '{node.name}' ({node.op}) uses domain '{domain}' that the model does not import"
-            )
+        domain = _domain(node)
+        opset = opsets[domain]
         fn, since = resolve(node, opset, domain)
         converted = fn(NodeContext(node=node, opset=opset, since_version=since))
         mod_name = _identifier(node.name, taken)

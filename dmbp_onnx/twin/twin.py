@@ -146,7 +146,9 @@ def load(source: str | Path | bytes | onnx.ModelProto) -> Twin:
     Parameters
     ----------
     source : str, Path, bytes or onnx.ModelProto
-        Path of a ``.onnx`` file, its bytes, or an in-memory model.
+        Path of a ``.onnx`` file, its bytes, or an in-memory model. Files and bytes go through
+        the hostile-file checks of :func:`dmbp_onnx.graph.load.load_model`; an in-memory
+        ``ModelProto`` is trusted as given (serialize it to bytes to have it checked).
 
     Raises
     ------

@@ -15,6 +15,7 @@ import argparse
 import json
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -173,15 +174,16 @@ def main(argv: list[str] | None = None) -> None:
     acc256 = ort_accuracy(args.out, to_input(te_img[:256], mean, std), te_lab[:256])
     samples = write_samples(args.out.parent, te_img, te_mask, te_lab)
     n_params = sum(p.numel() for p in model.parameters())
+    ops = Counter(n.op_type for n in onnx.load(str(args.out)).graph.node)
     total_s = time.time() - t_start
     size_kb = args.out.stat().st_size / 1024
     print(f"held-out accuracy {acc:.4f} ({args.n_test}), {acc256:.4f} (256); "
           f"train {train_s:.0f} s, total {total_s:.0f} s; {size_kb:.0f} KiB; {n_params} params", flush=True)
-    args.card.write_text(_card(meta, acc, acc256, args, train_s, total_s, size_kb, n_params, samples))
+    args.card.write_text(_card(meta, acc, acc256, args, train_s, total_s, size_kb, n_params, samples, ops))
 
 
 def _card(meta: dict[str, str], acc: float, acc256: float, args: argparse.Namespace, train_s: float,
-          total_s: float, size_kb: float, n_params: int, samples: list[dict]) -> str:
+          total_s: float, size_kb: float, n_params: int, samples: list[dict], ops: Counter) -> str:
     """The model card text, with every number measured by this run."""
     blocks = " -> MaxPool2d(2) -> ".join(f"[Conv3x3({w}, no bias) -> BN -> ReLU]" for w in WIDTHS)
     sample_list = ", ".join(f"`{s['image']}` (test #{s['test_index']})" for s in samples)
@@ -204,8 +206,8 @@ Output `logits`: float32 `(batch, {len(shapes.CLASS_NAMES)})`, no softmax in the
 
 ## Architecture ({n_params} parameters, {size_kb:.0f} KiB ONNX, opset {OPSET}, legacy TorchScript exporter)
 {blocks} -> GlobalAvgPool -> Linear({WIDTHS[-1]} -> {len(shapes.CLASS_NAMES)}).
-Only ReLU nonlinearities (piecewise linear). BatchNorm is in eval mode and folded into the preceding
-convolutions by the exporter.
+Only ReLU nonlinearities (piecewise linear). BatchNorm is exported in eval mode; ONNX graph ops:
+{", ".join(f"{op} x{k}" for op, k in sorted(ops.items()))}.
 
 ## Training
 {args.n_train} training images (seed {shapes.TRAIN_SEED}), {args.epochs} epochs, batch {args.batch}, AdamW

@@ -76,3 +76,10 @@ def test_local_functions_are_inlined():
     loaded = load_model(model.SerializeToString())
     assert [n.op_type for n in loaded.graph.node] == ["Relu", "Neg"]
     assert not loaded.functions
+
+
+def test_duplicate_node_names_load_as_onnxruntime_runs_them():
+    model = _conv_relu()
+    model.graph.node[1].name = "conv"
+    loaded = load_model(model.SerializeToString())
+    assert [n.name for n in loaded.graph.node] == ["conv", "conv"]

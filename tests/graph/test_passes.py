@@ -216,6 +216,19 @@ def test_remove_noops_keeps_real_casts_and_reshapes():
     assert _ops(graph) == ["Cast", "Cast", "Reshape"]
 
 
+def test_remove_noops_keeps_dropout_that_may_train():
+    nodes = [
+        helper.make_node("Dropout", ["x", "ratio", "on"], ["d"], name="train_drop"),
+        helper.make_node("Dropout", ["d", "ratio", "mode"], ["y"], name="runtime_drop"),
+    ]
+    mode = helper.make_tensor_value_info("mode", TensorProto.BOOL, [])
+    model = make_model(nodes, [float_input("x", [2, 3]), mode], [float_input("y", [2, 3])],
+                       [init("ratio", np.float32(0.5)), init("on", np.array(True))])  # fmt: skip
+    graph = _graph(model)
+    assert not passes.remove_noops(graph)
+    assert _ops(graph) == ["Dropout", "Dropout"]
+
+
 @pytest.mark.parametrize(
     "op, opset, shape, axis, expected",
     [
@@ -307,3 +320,15 @@ def test_clean_runs_every_pass_names_nodes_and_keeps_layout_transpose():
     assert all(names) and len(set(names)) == len(names)
     assert names[0] == "Transpose_0" and "conv" in names and "fc" in names
     assert result.opsets == {"": 17}
+
+
+def test_clean_renames_duplicate_node_names():
+    nodes = [
+        helper.make_node("Relu", ["x"], ["a"], name="block"),
+        helper.make_node("Neg", ["a"], ["b"], name="block"),
+        helper.make_node("Relu", ["b"], ["y"], name=""),
+    ]
+    model = make_model(nodes, [float_input("x", [2, 3])], [float_input("y", [2, 3])])
+    names = [n.name for n in passes.clean(model).graph.nodes]
+    assert names[0] == "block" and len(set(names)) == 3 and all(names)
+    assert names[2] == "Relu_0" and names[1].startswith("block_")

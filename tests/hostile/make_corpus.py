@@ -159,6 +159,29 @@ def _shape_bomb():
     )  # fmt: skip
 
 
+def _functions(depth: int, recursive: bool = False):
+    """Local functions F0..F{depth-1}, each calling the previous one twice (2**depth Relus)."""
+    opsets = [helper.make_opsetid("", 17), helper.make_opsetid("local", 1)]
+    functions = []
+    for k in range(depth):
+        callee = f"F{k if recursive else k - 1}"
+        calls = [helper.make_node(callee, [a], [b], domain="local") for a, b in (("a", "t"), ("t", "b"))]
+        nodes = calls if k or recursive else [helper.make_node("Relu", ["a"], ["b"])]
+        functions.append(helper.make_function("local", f"F{k}", ["a"], ["b"], nodes, opset_imports=opsets))
+    top = helper.make_node(f"F{depth - 1}", ["x"], ["y"], name="top", domain="local")
+    model = _model([top], opsets=(("", 17), ("local", 1)))
+    model.functions.extend(functions)
+    return model
+
+
+def _sparse():
+    values = numpy_helper.from_array(np.ones(2, np.float32), "s")
+    indices = numpy_helper.from_array(np.array([0, 5], np.int64), "s_idx")
+    model = _model([helper.make_node("Add", ["x", "s"], ["y"], name="add")])
+    model.graph.sparse_initializer.append(helper.make_sparse_tensor(values, indices, [3 * 2**30]))
+    return model
+
+
 def _nan_weights():
     weight = np.ones((3, 3, 1, 1), np.float32)
     weight[1, 2, 0, 0] = np.nan
@@ -217,8 +240,8 @@ CASES = [
          ModelLoadError, "graph output 'y' is not produced"),
     Case("duplicate_tensor_output", _file(lambda: _model([helper.make_node("Relu", ["x"], ["y"], name="r1"),
          helper.make_node("Neg", ["x"], ["y"], name="r2")])), ModelLoadError, "tensor 'y' is produced twice"),
-    Case("duplicate_node_name", _file(lambda: _model([helper.make_node("Relu", ["x"], ["a"], name="same"),
-         helper.make_node("Relu", ["a"], ["y"], name="same")])), ModelLoadError, "duplicate node name 'same'"),
+    Case("duplicate_graph_output", _file(lambda: _model([helper.make_node("Relu", ["x"], ["y"], name="r")],
+         outputs=[_x(name="y"), _x(name="y")])), ModelLoadError, "duplicate graph output 'y'"),
     Case("duplicate_graph_input", _file(lambda: _model([helper.make_node("Add", ["x", "x"], ["y"], name="add")],
          inputs=[_x(), _x()])), ModelLoadError, "duplicate graph input 'x'"),
     Case("overwrite_input", _file(lambda: _model([helper.make_node("Relu", ["x"], ["x"], name="relu"),
@@ -258,6 +281,10 @@ CASES = [
          inputs=[_x(elem=TensorProto.INT64)])), UnsupportedModelError, "graph input 'x' has type INT64"),
     Case("zero_size_dim", _file(lambda: _model([helper.make_node("Relu", ["x"], ["y"], name="relu")],
          inputs=[_x((1, 0, 4, 4))])), ModelLoadError, "graph input 'x' has a zero-size dimension"),
+    Case("function_bomb", _file(lambda: _functions(40)), ModelLoadError, "more than 1000000 nodes"),
+    Case("recursive_function", _file(lambda: _functions(1, recursive=True)), ModelLoadError,
+         "'local::F0' calls itself"),
+    Case("sparse_initializer", _file(_sparse), UnsupportedModelError, "sparse initializer 's'"),
     Case("nan_weights", _file(_nan_weights), ModelLoadError, "initializer 'w' holds 1 non-finite"),
     Case("inf_constant", _file(_inf_constant), ModelLoadError, "node 'const' \\(Constant\\) holds 1 non-finite"),
     Case("over_size_limit", _tiny_limit, ModelLoadError, "more than the limit 64"),
@@ -288,6 +315,8 @@ def build_corpus(root: Path) -> dict[str, tuple[object, dict]]:
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:
-        raise SystemExit("usage: make_corpus.py DIR")
+        raise SystemExit("usage: make_corpus.py DIR (a new or empty folder)")
+    if Path(sys.argv[1]).exists() and any(Path(sys.argv[1]).iterdir()):
+        raise SystemExit(f"{sys.argv[1]} is not empty")
     for name, (source, kwargs) in build_corpus(Path(sys.argv[1])).items():
         print(name, source if isinstance(source, Path) else f"<{len(source)} bytes>", kwargs or "")

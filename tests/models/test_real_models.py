@@ -45,11 +45,11 @@ def test_craft_with_trained_weights(tmp_path: Path) -> None:
     from models.craft.export import export_craft
 
     path = tmp_path / "craft.onnx"
-    model = export_craft(path, 128, 128, batch=1)
-    assert {p.key: p.value for p in model.metadata_props}["dmbp.size"] == "128,128"
-    x = np.random.default_rng(0).standard_normal((1, 3, 128, 128)).astype(np.float32)
+    model = export_craft(path, 96, 128)  # non-square, batch axis dynamic (the CLI's default)
+    assert {p.key: p.value for p in model.metadata_props}["dmbp.size"] == "96,128"
+    x = np.random.default_rng(0).standard_normal((1, 3, 96, 128)).astype(np.float32)
     with torch.no_grad():
         expected = load_craft()(torch.from_numpy(x)).numpy()
-    assert expected.shape == (1, 2, 64, 64)
+    assert expected.shape == (1, 2, 48, 64)
     twin = check_twin(onnx.load(str(path)), [x], expected=[expected])
     assert len(twin.mask_sites) == 27

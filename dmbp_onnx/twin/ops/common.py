@@ -1,57 +1,13 @@
-"""Shared pieces for op converters: padding arithmetic and constant-input wrappers."""
+"""Shared pieces for op converters: padding arithmetic, constant-input binding, dtype mapping."""
 
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 from torch import nn
-
-
-class Lambda(nn.Module):
-    """A module around a pure function of the runtime inputs, with constants as buffers.
-
-    Parameters
-    ----------
-    fn : callable
-        ``fn(*inputs)`` with the node's inputs in ONNX order (runtime and constant ones merged).
-    n_inputs : int
-        Number of inputs of the ONNX node (present or not).
-    constants : dict of int to array
-        Constant inputs by position; absent positions are runtime inputs, in order.
-    description : str
-        Shown by ``repr`` (the op and its attributes).
-    """
-
-    def __init__(
-        self,
-        fn: Callable[..., torch.Tensor],
-        n_inputs: int = 1,
-        constants: dict[int, np.ndarray] | None = None,
-        description: str = "",
-    ) -> None:
-        super().__init__()
-        self.fn = fn
-        self.n_inputs = n_inputs
-        self.const_positions = sorted((constants or {}).keys())
-        for pos, value in (constants or {}).items():
-            self.register_buffer(f"const_{pos}", torch.from_numpy(np.array(value, copy=True)))
-        self.description = description
-
-    def forward(self, *runtime: torch.Tensor) -> torch.Tensor:
-        args: list[torch.Tensor] = []
-        it = iter(runtime)
-        for pos in range(self.n_inputs):
-            if pos in self.const_positions:
-                args.append(getattr(self, f"const_{pos}"))
-            else:
-                args.append(next(it))
-        return self.fn(*args)
-
-    def extra_repr(self) -> str:
-        return self.description
 
 
 def same_pads(
@@ -86,11 +42,16 @@ class ConstantsOp(nn.Module):
 
     Subclasses implement :meth:`compute` taking every ONNX input in order
     (``None`` for an omitted optional input). Build one with :func:`bind`.
+    A constant input at a position listed in ``static_inputs`` (shapes, axes,
+    pads, scales) reaches ``compute`` as a Python list, read once at build time,
+    so running the twin on an accelerator never syncs to read it back.
     """
 
+    static_inputs: tuple[int, ...] = ()
     n_inputs: int = 0
     const_positions: tuple[int, ...] = ()
     absent_positions: tuple[int, ...] = ()
+    static_values: dict[int, list] = {}
 
     def forward(self, *runtime: torch.Tensor):
         args: list[torch.Tensor | None] = []
@@ -98,6 +59,8 @@ class ConstantsOp(nn.Module):
         for pos in range(self.n_inputs):
             if pos in self.absent_positions:
                 args.append(None)
+            elif pos in self.static_values:
+                args.append(self.static_values[pos])
             elif pos in self.const_positions:
                 args.append(getattr(self, f"const_{pos}"))
             else:
@@ -125,9 +88,12 @@ def bind(ctx, module: ConstantsOp, n_inputs: int | None = None) -> "Converted":
 
     count = len(ctx.node.inputs) if n_inputs is None else n_inputs
     consts, absent, runtime = [], [], []
+    static: dict[int, list] = {}
     for pos in range(count):
         if not ctx.has_input(pos):
             absent.append(pos)
+        elif ctx.is_constant(pos) and pos in module.static_inputs:
+            static[pos] = np.asarray(ctx.constant(pos)).reshape(-1).tolist()
         elif ctx.is_constant(pos):
             consts.append(pos)
             module.register_buffer(f"const_{pos}", ctx.constant_tensor(pos))
@@ -136,6 +102,7 @@ def bind(ctx, module: ConstantsOp, n_inputs: int | None = None) -> "Converted":
     module.n_inputs = count
     module.const_positions = tuple(consts)
     module.absent_positions = tuple(absent)
+    module.static_values = static
     return Converted(module, runtime)
 
 
@@ -146,10 +113,17 @@ def frozen(module: nn.Module) -> nn.Module:
 
 
 def int_list(value) -> list[int]:
-    """A constant or runtime integer tensor (or sequence) as a Python list of ints."""
+    """A runtime integer tensor or a static list as a Python list of ints."""
     if isinstance(value, torch.Tensor):
-        return [int(v) for v in value.reshape(-1).tolist()]
-    return [int(v) for v in np.asarray(value).reshape(-1).tolist()]
+        value = value.reshape(-1).tolist()
+    return [int(v) for v in value]
+
+
+def float_list(value) -> list[float]:
+    """A runtime float tensor or a static list as a Python list of floats."""
+    if isinstance(value, torch.Tensor):
+        value = value.reshape(-1).tolist()
+    return [float(v) for v in value]
 
 
 def onnx_dtype_to_torch(onnx_type: int) -> torch.dtype:

@@ -28,6 +28,8 @@ def _source_index(size: int, begin: int, end: int, mode: str, device) -> torch.T
 class PadOp(ConstantsOp):
     """ONNX Pad on every axis or on ``axes``; ``pads`` is ``[begins..., ends...]``."""
 
+    static_inputs = (1, 3)
+
     def __init__(self, mode: str, pads: list[int] | None = None, value: float = 0.0) -> None:
         super().__init__()
         self.mode, self.pads, self.value = mode, pads, value

@@ -3,14 +3,14 @@
 
 from __future__ import annotations
 
-import torch
-
 from dmbp_onnx.twin.ops.common import ConstantsOp, bind, int_list
 from dmbp_onnx.twin.registry import Converted, NodeContext, converter
 
 
 class Reduce(ConstantsOp):
     """Reduce with ``mean``, ``max`` or ``sum`` over the given axes (all when none are given)."""
+
+    static_inputs = (1,)
 
     def __init__(self, kind: str, axes: list[int] | None, keepdims: bool, noop_empty: bool) -> None:
         super().__init__()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from dmbp_onnx.twin.ops.common import ConstantsOp, bind, int_list
+from dmbp_onnx.twin.ops.common import ConstantsOp, bind, float_list, int_list
 from dmbp_onnx.twin.registry import Converted, NodeContext, converter
 
 COORDINATE_MODES = ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric")
@@ -69,6 +69,8 @@ class ResizeOp(ConstantsOp):
         Axes the scales/sizes refer to (opset 18+); None means every axis.
     """
 
+    static_inputs = (2, 3)
+
     def __init__(self, mode, coordinate_mode, nearest_mode, scales=None, axes=None) -> None:
         super().__init__()
         self.mode, self.coordinate_mode, self.nearest_mode = mode, coordinate_mode, nearest_mode
@@ -79,8 +81,8 @@ class ResizeOp(ConstantsOp):
         axes = [a + rank if a < 0 else a for a in (self.axes or range(rank))]
         if self.scales is not None:
             scale_list = list(self.scales)
-        elif scales is not None and scales.numel() > 0:
-            scale_list = [float(v) for v in scales.reshape(-1).tolist()]
+        elif scales is not None and len(float_list(scales)) > 0:
+            scale_list = float_list(scales)
         else:
             scale_list = None
         if scale_list is not None:
@@ -119,6 +121,8 @@ class ResizeOp(ConstantsOp):
 
 class LegacyResizeOp(ResizeOp):
     """Upsample-9 / Resize-10: inputs are ``(X, scales)``."""
+
+    static_inputs = (1,)
 
     def compute(self, x, scales=None):
         return super().compute(x, None, scales, None)

@@ -53,6 +53,8 @@ def convert_flatten(ctx: NodeContext) -> Converted:
 class Reshape(ConstantsOp):
     """ONNX Reshape: ``0`` copies the input dim (unless ``allowzero``), ``-1`` is inferred."""
 
+    static_inputs = (1,)
+
     def __init__(self, allowzero: bool) -> None:
         super().__init__()
         self.allowzero = allowzero
@@ -100,6 +102,8 @@ def convert_transpose(ctx: NodeContext) -> Converted:
 class Squeeze(ConstantsOp):
     """Remove the given size-1 axes (all size-1 axes when none are given)."""
 
+    static_inputs = (1,)
+
     def __init__(self, axes: list[int] | None) -> None:
         super().__init__()
         self.axes = axes
@@ -120,6 +124,8 @@ class Squeeze(ConstantsOp):
 
 class Unsqueeze(ConstantsOp):
     """Insert size-1 axes at the given positions of the output."""
+
+    static_inputs = (1,)
 
     def __init__(self, axes: list[int] | None) -> None:
         super().__init__()
@@ -255,6 +261,8 @@ def _slice_axis(x: torch.Tensor, axis: int, start: int, end: int, step: int) -> 
 class Slice(ConstantsOp):
     """ONNX Slice with clamped starts/ends, optional axes and (negative) steps."""
 
+    static_inputs = (1, 2, 3, 4)
+
     def __init__(self, starts=None, ends=None, axes=None) -> None:
         super().__init__()
         self.starts, self.ends, self.axes = starts, ends, axes
@@ -332,10 +340,13 @@ class ConstantOfShape(ConstantsOp):
 
     def __init__(self, value: torch.Tensor) -> None:
         super().__init__()
-        self.register_buffer("value", value.reshape(()))
+        self.fill, self.dtype = value.reshape(()).item(), value.dtype
 
     def compute(self, shape):
-        return torch.full(int_list(shape), self.value.item(), dtype=self.value.dtype, device=shape.device)
+        return torch.full(int_list(shape), self.fill, dtype=self.dtype, device=shape.device)
+
+    def extra_repr(self) -> str:
+        return f"fill={self.fill}, dtype={self.dtype}"
 
 
 @converter("ConstantOfShape", versions=(9, 20, 21, 23))

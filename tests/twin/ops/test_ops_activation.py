@@ -8,7 +8,7 @@ from torch import nn
 from ops_testlib import cases, check, float_input, init, make_model, opset_for, randn, single
 
 
-@pytest.mark.parametrize("revision,case", cases("Relu", ["x"], since=6))
+@pytest.mark.parametrize("revision,case", cases("Relu", ["x"]))
 def test_relu(revision, case):
     check(single("Relu", revision, [("x", (2, 3, 4))]))
 

@@ -31,7 +31,10 @@ RESIZE = {
 def _resize_model(revision, case):
     attrs, scales, sizes = RESIZE[case]
     names, inits = ["x"], []
-    if revision >= 11:
+    if revision < 13:
+        names.append("roi")
+        inits.append(init("roi", np.zeros(0, np.float32)))
+    else:
         names.append("")
     if scales is not None:
         names.append("scales")
@@ -79,9 +82,12 @@ LEGACY = {"nearest_x2": ("nearest", [1, 1, 2, 2]), "nearest_x3_2": ("nearest", [
           "linear_x2": ("linear", [1, 1, 2, 2]), "linear_frac": ("linear", [1, 1, 1.5, 2.5])}
 
 
-@pytest.mark.parametrize("revision,case", cases("Resize", LEGACY, until=10))
+RESIZE_10 = {**LEGACY, "nearest_down": ("nearest", [1, 1, 0.5, 0.7]), "linear_down": ("linear", [1, 1, 0.6, 0.5])}
+
+
+@pytest.mark.parametrize("revision,case", cases("Resize", RESIZE_10, until=10))
 def test_resize_10(revision, case):
-    mode, scales = LEGACY[case]
+    mode, scales = RESIZE_10[case]
     node = helper.make_node("Resize", ["x", "scales"], ["y"], name="resize", mode=mode)
     model = make_model([node], [float_input("x", X_SHAPE)], [any_float("y")],
                        [init("scales", np.asarray(scales, np.float32))], opset=10)

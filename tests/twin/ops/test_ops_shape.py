@@ -136,10 +136,18 @@ def test_cast(revision, case):
     check(model, [randn(2, 3) * 3])
 
 
-def test_cast_refuses_string():
-    node = helper.make_node("Cast", ["x"], ["y"], name="to_str", to=TensorProto.STRING)
-    model = _int_model([node], (2,), (2,), 13, TensorProto.STRING)
-    with pytest.raises(UnsupportedOpError, match=r"Cast \(opset 13\) at node 'to_str'"):
+@pytest.mark.parametrize("to", [TensorProto.STRING, TensorProto.FLOAT8E4M3FN, TensorProto.INT4])
+def test_cast_refuses_exotic_types(to):
+    node = helper.make_node("Cast", ["x"], ["y"], name="to_exotic", to=to)
+    model = _int_model([node], (2,), (2,), 21, to)
+    with pytest.raises(UnsupportedOpError, match=r"Cast \(opset 21\) at node 'to_exotic'.*type"):
+        check_twin(model)
+
+
+def test_unknown_attribute_refused():
+    node = helper.make_node("Gemm", ["x", "w"], ["y"], name="odd_gemm", broadcast=1)
+    model = _int_model([node], (2, 3), (2, 4), 9, inits=[init("w", randn(3, 4))])
+    with pytest.raises(UnsupportedOpError, match=r"Gemm \(opset 9\) at node 'odd_gemm'.*'broadcast'"):
         check_twin(model)
 
 
@@ -244,3 +252,12 @@ def test_slice_of_runtime_shape_feeds_reshape():
     model = make_model(nodes, [float_input("x", ("N", 3, 4, 5))], [float_input("y", ("N", 3, 20))], inits)
     twin = check(model, [randn(1, 3, 4, 5)])
     assert twin(torch.zeros(3, 3, 4, 5)).shape == (3, 3, 20)
+
+
+def test_dropout_used_mask_refused():
+    nodes = [helper.make_node("Dropout", ["x"], ["d", "mask"], name="drop_mask"),
+             helper.make_node("Cast", ["mask"], ["m"], name="use", to=TensorProto.FLOAT),
+             helper.make_node("Add", ["d", "m"], ["y"], name="add")]
+    model = _int_model(nodes, (2, 3), (2, 3), 13)
+    with pytest.raises(UnsupportedOpError, match=r"Dropout \(opset 13\) at node 'drop_mask'.*mask"):
+        check_twin(model)
