@@ -1,7 +1,7 @@
 """Twin build and forward time on VGG16- and ResNet50-sized models.
 
-For each model (plain torch, seeded random weights, BatchNorm statistics
-randomised) exported to ONNX (legacy exporter, opset 17, batch 1) in a temporary
+For each model (plain torch, torchvision's seeded init, random BatchNorm
+statistics and biases) exported to ONNX (legacy exporter, opset 17, batch 1) in a temporary
 directory, this measures, in one process with a fixed thread count:
 
 * build time: ``dmbp_onnx.load(path)`` vs ``onnx2torch.convert(path)`` on the same file;
@@ -9,8 +9,9 @@ directory, this measures, in one process with a fixed thread count:
   onnxruntime (CPU) and vs the onnx2torch module.
 
 Contenders run interleaved (round-robin, rotating order) so that load from other
-processes hits them alike; the table reports medians and the median of the
-per-round ratios. Writes ``benchmarks/results/twin_build.json`` and prints a
+processes hits them alike. Each call is timed in wall-clock and in process CPU
+time (steadier on a shared machine); the table reports CPU-time medians and the
+medians of the per-round ratios, the JSON both clocks. Writes ``benchmarks/results/twin_build.json`` and prints a
 Markdown table. Usage::
 
     python benchmarks/twin_build.py [--threads 1] [--size 224] [--rounds 9] [--builds 3]
@@ -103,11 +104,27 @@ def paired_ratio(num: list[float], den: list[float]) -> float:
     return statistics.median(a / b for a, b in zip(num, den))
 
 
+def trained_like(net: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """Random BatchNorm statistics and small random biases (in place), like a trained net.
+
+    torchvision's init zeroes every bias; the legacy exporter then deduplicates the
+    identical zero initializers into ``Identity`` nodes, which onnx2torch 1.5.15
+    cannot convert (``KeyError: 'features.2.bias'``). Trained nets have distinct biases.
+    """
+    randomize_batchnorm(net, seed)
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in net.modules():
+            if isinstance(module, (torch.nn.Conv2d, torch.nn.Linear)) and module.bias is not None:
+                module.bias.copy_(torch.randn(module.bias.shape, generator=gen) * 0.01)
+    return net.eval()
+
+
 def bench_model(name: str, size: int, rounds: int, builds: int, threads: int, workdir: Path) -> dict:
     """Export one model and measure build and forward times."""
     onnx2torch = import_onnx2torch()
     torch.manual_seed(0)
-    net = randomize_batchnorm(MODELS[name]())
+    net = trained_like(MODELS[name]())
     x = torch.from_numpy(np.random.default_rng(0).standard_normal((1, 3, size, size)).astype(np.float32))
     path = workdir / f"{name}.onnx"
     start = time.perf_counter()

@@ -14,12 +14,34 @@ from dmbp_onnx.errors import (
     UnsupportedModelError,
     UnsupportedOpError,
 )
+from dmbp_onnx.methods import (
+    DMBP,
+    METHODS,
+    Attribution,
+    BoxTarget,
+    GradCAM,
+    Gradient,
+    GradientXInput,
+    GuidedBackprop,
+    IntegratedGradients,
+    SmoothGrad,
+)
 from dmbp_onnx.twin.twin import Twin, load
 from dmbp_onnx.validate import ValidationReport, validate
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Attribution",
+    "BoxTarget",
+    "DMBP",
+    "GradCAM",
+    "Gradient",
+    "GradientXInput",
+    "GuidedBackprop",
+    "IntegratedGradients",
+    "METHODS",
+    "SmoothGrad",
     "DmbpOnnxError",
     "IneligibleModelError",
     "InputError",

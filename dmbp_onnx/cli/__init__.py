@@ -15,7 +15,7 @@ from typing import Sequence
 
 from dmbp_onnx.errors import DmbpOnnxError, MismatchError
 
-SUBCOMMANDS = ("explain", "validate", "inspect")
+SUBCOMMANDS = ("explain", "validate", "inspect", "audit")
 
 
 def build_parser() -> argparse.ArgumentParser:

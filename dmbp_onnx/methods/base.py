@@ -131,6 +131,8 @@ class Method:
         self.twin = twin
         self.device = resolve_device(device)
         self._module: nn.Module | None = None
+        #: The method's settings, for reports (subclasses add theirs).
+        self.options: dict[str, Any] = {"device": str(self.device)}
 
     @property
     def module(self) -> nn.Module:

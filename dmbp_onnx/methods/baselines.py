@@ -75,6 +75,7 @@ class IntegratedGradients(Method):
         _option(isinstance(steps, Integral) and steps >= 2, "IntegratedGradients", "steps", steps)
         _option(isinstance(baseline, Real), "IntegratedGradients", "baseline", baseline)
         self.steps, self.baseline = int(steps), float(baseline)
+        self.options.update(steps=self.steps, baseline=self.baseline)
 
     def _attribute(self, x: torch.Tensor, target) -> Attribution:
         _, score, targets, _ = self.gradient(x, target)
@@ -120,6 +121,7 @@ class SmoothGrad(Method):
         _option(isinstance(samples, Integral) and samples >= 1, "SmoothGrad", "samples", samples)
         _option(isinstance(sigma, Real) and sigma >= 0, "SmoothGrad", "sigma", sigma)
         self.samples, self.sigma, self.seed = int(samples), float(sigma), int(seed)
+        self.options.update(samples=self.samples, sigma=self.sigma, seed=self.seed)
 
     def _attribute(self, x: torch.Tensor, target) -> Attribution:
         _, score, targets, _ = self.gradient(x, target)

@@ -5,9 +5,11 @@ filter; a positive and a negative set of masks are optimised per image so that
 ``A+ = W+ * x`` carries the evidence for the target and ``A- = W- * x`` the
 evidence against it (dmbp-method.md). Both sets of every image of a chunk are
 one batch of ``2 n``: the forward pass at ``x`` is recorded once
-(:class:`MaskedMapping`) and every iteration is one differentiable masked
-backward pass plus ``autograd.grad`` for the mask gradients; weights never get
-gradients.
+(:class:`MaskedMapping`), and every iteration is two linear passes (§4): one
+masked backward pass giving W_m, and one adjoint forward pass of the frozen
+network on ``d loss / d W_m`` giving the mask gradients. Weights never get
+gradients, and no double backward is taken (PyTorch's conv double backward also
+computes an unused weight gradient, which made it ~1.5x slower here).
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ from dmbp_onnx.methods.target import Target, per_image_targets, resolve_targets
 #: Activation memory of one optimisation per image, as a multiple of the tensors the
 #: recorded forward saves: the retained forward, the differentiable backward and its adjoint.
 MEMORY_FACTOR = 3.0
+#: Largest automatic chunk on CPU: per-image time grew with the batch there (benchmarks/perf_dmbp.py:
+#: VGG-style 96x96, one thread, ~0.09 s/iteration/image at batch 1, ~0.10 at 8, ~0.16 at 32).
+CPU_CHUNK = 8
 
 
 class DMBP(Method):
@@ -63,7 +68,8 @@ class DMBP(Method):
         "auto" = CUDA when available, else CPU.
     batch_size : int, optional
         Images optimised together (each in both mask sets); by default as many as
-        ``memory_budget_mb`` allows, estimated from one recorded forward pass.
+        ``memory_budget_mb`` allows, estimated from one recorded forward pass (at most
+        ``CPU_CHUNK`` = 8 on CPU, where larger batches were slower per image).
     memory_budget_mb : float
         Activation memory budget used to choose the chunk size.
     seed : int
@@ -119,6 +125,10 @@ class DMBP(Method):
         self.batch_size, self.memory_budget_mb = batch_size, float(memory_budget_mb)
         self.seed, self.progress = int(seed), bool(progress)
         self.parametrisation = ThreeWayMasks() if objective == "threeway" else BoxMasks()
+        self.options.update(
+            iterations=self.iterations, lr=self.lr, objective=objective, alpha=self.alpha, lam=self.lam,
+            beta=self.beta, batch_size=batch_size, memory_budget_mb=self.memory_budget_mb, seed=self.seed,
+        )  # fmt: skip
         nodes = {node.name: node.op for node in graph.nodes}
         self._ops = {sub: nodes.get(onnx_name, "") for sub, onnx_name in twin.node_names.items()}
 
@@ -141,7 +151,8 @@ class DMBP(Method):
         with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
             self.run(probe)
         per_image = max(1.0, saved[0] * MEMORY_FACTOR)
-        return max(1, min(x.shape[0], int(self.memory_budget_mb * 2**20 // per_image)))
+        size = max(1, min(x.shape[0], int(self.memory_budget_mb * 2**20 // per_image)))
+        return min(size, CPU_CHUNK) if self.device.type == "cpu" else size
 
     def _attribute(self, x: torch.Tensor, target) -> Attribution:
         n = x.shape[0]
@@ -195,7 +206,6 @@ class DMBP(Method):
             "magnitudes": magnitudes(w, w_pos, w_neg, xd, a[:n], a[n:], masks, stats),
         }
 
-
     def _step(self, mapping: MaskedMapping, theta: dict, stats: PlainStats, xx: torch.Tensor, n: int) -> torch.Tensor:
         """Set ``theta``'s gradients for one iteration; return the loss per image (before the step).
 
@@ -216,12 +226,10 @@ class DMBP(Method):
                 through[k].reshape(m.shape) + (g if g is not None else 0.0)
                 for (k, m), g in zip(masks.items(), grads[1:])
             ]
-            if self.parametrisation.identity:
-                for t, g in zip(theta.values(), total):
-                    t.grad = g
-            else:
-                for t, g in zip(theta.values(), torch.autograd.grad(list(masks.values()), list(theta.values()), total)):
-                    t.grad = g
+            if not self.parametrisation.identity:
+                total = torch.autograd.grad(list(masks.values()), list(theta.values()), total)
+            for t, g in zip(theta.values(), total):
+                t.grad = g
         return loss.detach()
 
 

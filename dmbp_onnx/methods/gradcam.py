@@ -51,6 +51,7 @@ class GradCAM(Method):
                     f"{[s.onnx_node for s in convs]}"
                 )
             self.site = match[0]
+        self.options["layer"] = self.site.onnx_node
         if twin.layout not in ("NCHW", "NHWC", "NCW", "NWC", "NCDHW", "NDHWC"):
             raise UnsupportedModelError(f"Grad-CAM needs a known input layout, got {twin.layout!r}")
 

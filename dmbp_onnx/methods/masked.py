@@ -96,6 +96,8 @@ class MaskedMapping:
         Mask sites in graph order.
     channels : dict of str to int
         Filters per site.
+    signals : dict of str to torch.Tensor
+        After a call: the backward signal arriving at each site (before its mask).
     """
 
     def __init__(self, module: fx.GraphModule, x: torch.Tensor, selector, ops: dict[str, str] | None = None) -> None:
@@ -133,16 +135,38 @@ class MaskedMapping:
     def _keep_needed_primals(self) -> None:
         """Drop recorded values the adjoint never reads (it reads constants, shapes and the
         inputs of nodes it differentiates by JVP); the retained graph keeps what backward needs."""
-        needed = {node for node in self.primal if node not in self._data}
         self._gates: dict[fx.Node, torch.Tensor] = {}
+        self._linear: dict[fx.Node, tuple] = {}
+        if not self.ops:  # no op types: the adjoint takes every node's JVP from its primal inputs
+            return
+        needed = {node for node in self.primal if node not in self._data}
         for node in self._data:
             if node.op == "call_module" and not isinstance(self.module.get_submodule(node.target), MaskSite):
                 op = self.ops.get(node.target)
                 if op == "Relu":  # its JVP only needs the on/off gate: keep 1 byte per value
                     self._gates[node] = self.primal[node].detach() > 0
                 elif op not in AFFINE_OPS:
-                    needed.update(node.all_input_nodes)
+                    self._linearise(node, needed)
         self.primal = {k: v for k, v in self.primal.items() if k in needed}
+
+    def _linearise(self, node: fx.Node, needed: set) -> None:
+        """Record a node's Jacobian-vector product as the transpose of its recorded VJP.
+
+        ``v(u) = J^T u`` is built once with ``create_graph`` (u a zero leaf); then
+        ``J t = d <v(u), t> / d u`` reuses the node's saved state (e.g. max-pool indices)
+        instead of recomputing the node. Nodes with several outputs keep their primal
+        inputs for :func:`torch.func.jvp` instead.
+        """
+        out = self.primal[node]
+        data = [a for a in node.all_input_nodes if a in self._data]
+        inputs = [self.primal[a] for a in data]
+        if not isinstance(out, torch.Tensor) or not all(isinstance(t, torch.Tensor) for t in inputs):
+            needed.update(node.all_input_nodes)
+            return
+        u = torch.zeros_like(out, requires_grad=True)
+        with torch.enable_grad():
+            vjps = torch.autograd.grad(out, inputs, u, retain_graph=True, create_graph=True, allow_unused=True)
+        self._linear[node] = (u, data, vjps)
 
     def _run(self, node: fx.Node):
         args = map_arg(node.args, self.primal.__getitem__)
@@ -215,13 +239,22 @@ class MaskedMapping:
             return out if bias is None else out - bias
         if node in self._gates:
             return tangents[node.args[0]] * self._gates[node]
+        if node in self._linear:
+            u, data, vjps = self._linear[node]
+            pairs = [(v, tangents[a]) for a, v in zip(data, vjps) if v is not None]
+            with torch.enable_grad():
+                (out,) = torch.autograd.grad(
+                    [v for v, _ in pairs], u, [t for _, t in pairs], retain_graph=True
+                )
+            return out
         return self._jvp(node, sub, tangents)
 
     def _affine_bias(self, node: fx.Node, sub: nn.Module, tangents: dict) -> torch.Tensor | None:
         """``f(0)`` of an affine node (None when it is zero), computed once."""
         if node not in self._bias:
             with torch.no_grad():
-                zero = sub(*map_arg(node.args, lambda a: torch.zeros_like(tangents[a]) if a in tangents else self.primal[a]))
+                args = map_arg(node.args, lambda a: torch.zeros_like(tangents[a]) if a in tangents else self.primal[a])
+                zero = sub(*args)
             # f(0) does not depend on the image: keep one row, broadcast over the batch
             self._bias[node] = zero[:1].clone() if bool(zero.any()) else None
         return self._bias[node]

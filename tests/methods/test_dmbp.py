@@ -114,7 +114,7 @@ def test_optimisation_invariants(net, images):
 
 def test_fast_path_equals_reference_loop(net, images):
     _, twin = net
-    for objective in ("r1", "threeway"):
+    for objective in ("r1", "r2", "threeway"):
         fast = DMBP(twin, iterations=ITER, objective=objective, lam=0.01, device="cpu").attribute(images[:2])
         ref = reference_dmbp(twin, images[:2], iterations=ITER, objective=objective, lam=0.01)
         ex = fast.extras
@@ -164,3 +164,51 @@ def test_deterministic_on_cpu(net, images):
     a = DMBP(twin, iterations=10, device="cpu", seed=3).attribute(images[:1])
     b = DMBP(twin, iterations=10, device="cpu", seed=3).attribute(images[:1])
     assert torch.equal(a.signed, b.signed)
+
+
+class _Residual(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2, 1))
+        self.body = nn.Sequential(nn.Conv2d(6, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU(), nn.Conv2d(6, 6, 3, padding=1))
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(6, 4))
+
+    def forward(self, x):
+        h = self.stem(x)
+        return self.head(torch.relu(self.body(h) + h))
+
+
+def test_fast_path_equals_reference_on_a_residual_net():
+    from conftest import export
+
+    import dmbp_onnx
+
+    torch.manual_seed(5)
+    model = _Residual().eval()
+    with torch.no_grad():
+        model.body[1].running_mean.uniform_(-0.5, 0.5)
+        model.body[1].running_var.uniform_(0.5, 2.0)
+    twin = dmbp_onnx.load(export(model, (3, 12, 12)))
+    x = torch.randn(2, 3, 12, 12)
+    fast = DMBP(twin, iterations=ITER, device="cpu").attribute(x)
+    ref = reference_dmbp(twin, x, iterations=ITER)
+    torch.testing.assert_close(fast.extras["loss_history"], ref["loss_history"], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(fast.extras["w_pos"], ref["w_pos"], rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(fast.extras["w_neg"], ref["w_neg"], rtol=1e-5, atol=1e-7)
+
+
+def test_adjoint_without_op_types_uses_exact_jvps(net, images):
+    _, twin = net
+    nodes = {n.name: n.op for n in twin.clean_graph.graph.nodes}
+    ops = {sub: nodes[name] for sub, name in twin.node_names.items()}
+    g = torch.Generator().manual_seed(9)
+    selector = lambda out: resolve_targets(out, None)[1]  # noqa: E731
+    typed, generic = (MaskedMapping(twin.module, images, selector, o) for o in (ops, None))
+    masks = {name: torch.rand(3, c, generator=g) for name, c in typed.channels.items()}
+    tangent = torch.randn(images.shape, generator=g)
+    results = []
+    for mapping in (typed, generic):
+        mapping(masks)
+        results.append(mapping.mask_gradients(tangent, masks))
+    for name in masks:
+        torch.testing.assert_close(results[0][name], results[1][name], rtol=1e-5, atol=1e-6)

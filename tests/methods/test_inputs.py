@@ -126,3 +126,10 @@ def test_attribution_maps_and_parts():
     np.testing.assert_allclose(a.display(), [[[2 / 3, -1.0]]])
     with pytest.raises(InputError, match="unknown display recipe"):
         a.display("nope")
+
+
+def test_options_are_reported(net):
+    from dmbp_onnx.methods import IntegratedGradients
+
+    assert DMBP(net[1], iterations=7, device="cpu").options["iterations"] == 7
+    assert IntegratedGradients(net[1], steps=5, device="cpu").options == {"device": "cpu", "steps": 5, "baseline": 0.0}
