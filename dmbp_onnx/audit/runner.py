@@ -109,14 +109,17 @@ def _precheck(path: Path, config: AuditConfig) -> tuple[int | None, str | None, 
     size = path.stat().st_size
     if size > config.max_bytes:
         message = (
-            f"the model file is {size / 2**20:.1f} MiB, more than max_model_mb = {config.max_model_mb:g}; "
-            "it was not read"
+            f"the model file is {size} bytes ({size / 2**20:.3g} MiB), more than "
+            f"max_model_mb = {config.max_model_mb:g}; it was not read"
         )
         return size, None, CheckResult("load", "fail", message, details={"size": size})
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(_HASH_CHUNK), b""):
-            digest.update(chunk)
+    try:
+        with open(path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(_HASH_CHUNK), b""):
+                digest.update(chunk)
+    except OSError as exc:
+        return size, None, CheckResult("load", "fail", f"cannot read {path}: {exc.strerror or exc}")
     return size, digest.hexdigest(), None
 
 

@@ -2,10 +2,12 @@
 
 Order: size limit, protobuf parse, header, local-function inlining, declared sizes
 (no allocation), ops (control flow, domains), names, connectivity, external data
-(checked, then read by us, only inside the model's folder), input types, finite
-weights, onnx's checker, then shape inference. Stale ``value_info`` annotations are
-dropped and re-inferred rather than refused; inference failures that onnxruntime
-would tolerate are logged, not raised.
+(checked, then read by us, only inside the model's folder), protobuf's 2 GiB limit, input
+types, finite weights, onnx's checker, then shape inference. The checker and shape
+inference run on a weightless copy (:mod:`dmbp_onnx.graph.skeleton`), whose inferred
+annotations are copied back. Stale ``value_info`` annotations are dropped and
+re-inferred rather than refused; inference failures that onnxruntime would tolerate
+are logged, not raised.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from dmbp_onnx.errors import ModelLoadError
 from dmbp_onnx.graph import structure
 from dmbp_onnx.graph.external_data import resolve_external_data
 from dmbp_onnx.graph.limits import check_value_shape
+from dmbp_onnx.graph.skeleton import weightless
 
 MAX_BYTES = 2 * 1024**3
 """Default limit on the model file plus its external data, in bytes."""
@@ -55,6 +58,7 @@ def _parse(data: bytes) -> onnx.ModelProto:
 
 
 def _infer_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Check ``model`` with onnx's checker, then return it shape-inferred (or as is on failure)."""
     try:
         onnx.checker.check_model(model, full_check=True)
     except onnx.checker.ValidationError as exc:
@@ -66,6 +70,13 @@ def _infer_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
     except (onnx.shape_inference.InferenceError, RuntimeError) as exc:
         _log.info("shape inference failed, continuing without inferred shapes: %s", exc)
         return model
+
+
+def _copy_annotations(source: onnx.GraphProto, target: onnx.GraphProto) -> None:
+    """Give ``target`` the value_info and graph output types shape inference put in ``source``."""
+    target.value_info.extend(source.value_info)
+    for inferred, output in zip(source.output, target.output):
+        output.CopyFrom(inferred)
 
 
 def load_model(source: str | Path | bytes, max_bytes: int = MAX_BYTES) -> onnx.ModelProto:
@@ -111,12 +122,14 @@ def load_model(source: str | Path | bytes, max_bytes: int = MAX_BYTES) -> onnx.M
     structure.check_names(model)
     structure.check_connected(model)
     resolve_external_data(model, folder, budget)
-    if model.ByteSize() >= 2**31:
+    skeleton = weightless(model)
+    if skeleton.full_size >= 2**31:
         raise ModelLoadError("the model with its external data exceeds protobuf's 2 GiB limit")
     structure.check_inputs(model)
     structure.check_finite(model)
-    del model.graph.value_info[:]
-    inferred = _infer_shapes(model)
+    del model.graph.value_info[:], skeleton.model.graph.value_info[:]
+    inferred = _infer_shapes(skeleton.model)
     for value in inferred.graph.value_info:
         check_value_shape("inferred shape of", value)
-    return inferred
+    _copy_annotations(inferred.graph, model.graph)
+    return model

@@ -15,6 +15,8 @@ import numpy as np
 import onnx
 import onnx_graphsurgeon as gs
 import torch
+from onnx import numpy_helper
+from onnx_graphsurgeon.ir.tensor import LazyValues, SparseValues
 from torch import nn
 
 from dmbp_onnx.errors import UnsupportedOpError
@@ -95,29 +97,73 @@ class NodeContext:
         """True when input ``index`` is present and its value is known at build time."""
         return self.has_input(index) and isinstance(self.node.inputs[index], gs.Constant)
 
-    def constant(self, index: int, default: Any = None) -> np.ndarray | None:
-        """Value of constant input ``index``; ``default`` when absent; raises if not constant."""
+    def _constant_input(self, index: int) -> gs.Constant | None:
+        """The constant feeding input ``index``; None when absent; raises if not constant."""
         if not self.has_input(index):
-            return default
+            return None
         tensor = self.node.inputs[index]
         if not isinstance(tensor, gs.Constant):
             raise self.fail(
                 f"input {index} ('{tensor.name}') must be a constant (initializer) for this converter"
             )
-        return np.asarray(tensor.values)
+        return tensor
+
+    def constant(self, index: int, default: Any = None) -> np.ndarray | None:
+        """Value of constant input ``index``; ``default`` when absent; raises if not constant."""
+        tensor = self._constant_input(index)
+        return default if tensor is None else np.asarray(tensor.values)
 
     def constant_tensor(self, index: int) -> torch.Tensor:
-        """Constant input ``index`` as a torch tensor (a copy, float32 kept as is)."""
-        value = self.constant(index)
-        if value is None:
+        """Constant input ``index`` as a torch tensor of its own (dtype kept), copied once.
+
+        A constant not yet read from the ONNX model is read here, and the graph keeps that
+        read-only array as its value (what ``values`` would load, without
+        onnx-graphsurgeon's extra writable copy); the returned tensor is always a copy,
+        so the twin never shares memory with the graph.
+        """
+        tensor = self._constant_input(index)
+        if tensor is None:
             raise self.fail(f"missing required input {index}")
-        return torch.from_numpy(np.array(value, copy=True))
+        lazy = getattr(tensor, "_values", None)
+        if isinstance(lazy, LazyValues) and not isinstance(lazy, SparseValues):
+            tensor.values = numpy_helper.to_array(lazy.tensor)  # read-only, over bytes of its own
+        return torch.from_numpy(np.array(tensor.values, copy=True, order="C"))
 
     def variable_inputs(self) -> list[int]:
         """Indices of the present inputs that are not constants."""
         return [
             i for i in range(len(self.node.inputs)) if self.has_input(i) and not self.is_constant(i)
         ]
+
+
+def module_with_weights(
+    cls: type[nn.Module], weights: dict[str, torch.Tensor | None], **kwargs: Any
+) -> nn.Module:
+    """``cls(**kwargs)`` holding ``weights`` as frozen parameters, without random initialisation.
+
+    The module is built on the meta device, then each parameter named in ``weights``
+    becomes the given tensor (cast to the parameter's dtype and broadcast to its shape,
+    as ``copy_`` would; no copy when both already agree). A None entry stands for a
+    parameter the module was built without.
+
+    Raises
+    ------
+    RuntimeError
+        A tensor that does not broadcast to its parameter's shape.
+    """
+    module = cls(**kwargs, device="meta")
+    for name, value in weights.items():
+        if value is None:
+            continue
+        param = getattr(module, name)
+        value = value.to(param.dtype)
+        if value.shape != param.shape:
+            value = value.expand(param.shape)
+        setattr(module, name, nn.Parameter(value.contiguous(), requires_grad=False))
+    left = [name for name, param in module.named_parameters() if param.is_meta]
+    if left:
+        raise RuntimeError(f"{cls.__name__} parameters {left} were not given")
+    return module
 
 
 ConverterFn = Callable[[NodeContext], Converted]

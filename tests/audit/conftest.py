@@ -14,7 +14,7 @@ from oracle import float_input, init, make_model
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "hostile"))
 
-FOREIGN = Path(__file__).parents[1] / "fixtures" / "foreign"
+_FOREIGN = Path(__file__).parents[1] / "fixtures" / "foreign"
 
 
 def conv_net(sigmoid: bool = False) -> onnx.ModelProto:
@@ -60,7 +60,7 @@ def torch_fixture(tmp_path):
     folder = tmp_path / "models"
     folder.mkdir()
     for suffix in (".onnx", ".npz"):
-        shutil.copy(FOREIGN / f"torch_legacy_cnn{suffix}", folder / f"torch_legacy_cnn{suffix}")
+        shutil.copy(_FOREIGN / f"torch_legacy_cnn{suffix}", folder / f"torch_legacy_cnn{suffix}")
     return folder / "torch_legacy_cnn.onnx"
 
 

@@ -1,6 +1,7 @@
 """Whole audits: models run in a worker process with a time budget; reports and exit codes."""
 
 import json
+import os
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -8,11 +9,12 @@ from pathlib import Path
 import pytest
 
 import dmbp_onnx.audit.runner as runner_module
-from conftest import FOREIGN
 from dmbp_onnx.audit.config import AuditConfig
 from dmbp_onnx.audit.runner import Runner
 from dmbp_onnx.cli import main
 from make_corpus import CASES, build_corpus
+
+FOREIGN = Path(__file__).parents[1] / "fixtures" / "foreign"
 
 
 def _statuses(model):
@@ -124,4 +126,17 @@ def test_oversized_model_is_refused_before_reading(net_path, tmp_path, monkeypat
     assert load["status"] == "fail" and "more than max_model_mb = 0.0001; it was not read" in load["message"]
     assert model["sha256"] is None and model["size"] == net_path.stat().st_size
     assert {c["status"] for c in model["checks"][1:]} == {"skip"}
-    assert "load: the model file is 0.0 MiB" in capsys.readouterr().out
+    assert f"load: the model file is {net_path.stat().st_size} bytes" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_a_fifo_named_like_a_model_is_never_opened(tmp_path, monkeypatch):
+    def no_worker():
+        raise AssertionError("a worker was started for a FIFO")
+
+    monkeypatch.setattr(runner_module, "_Worker", no_worker)
+    fifo = tmp_path / "pipe.onnx"
+    os.mkfifo(fifo)  # opening it for reading would block forever
+    (result,) = runner_module.run_audit([fifo], AuditConfig())
+    assert result.checks[0].status == "fail" and result.checks[0].message == f"not a regular file: {fifo}"
+    assert result.sha256 is None and result.size is None

@@ -99,10 +99,10 @@ class Concat:
 
 @dataclass(frozen=True)
 class Upsample:
-    """Upsampling by an integer ``scale``: nearest or (bi)linear."""
+    """Upsampling by ``scale`` (integer or not): nearest or (bi)linear."""
 
     mode: str
-    scale: int
+    scale: float
     align_corners: bool = False
 
 
@@ -111,7 +111,12 @@ Block = Union[Conv, ConvT, Pool, Residual, Concat, Upsample, Act]
 
 @dataclass(frozen=True)
 class Arch:
-    """A whole model: input geometry, blocks, head ("none", "gap" or "flatten")."""
+    """A whole model: input geometry, blocks, head.
+
+    ``head``: "none" (the feature map, back in the input's layout), "gap"
+    (AdaptiveAvgPool(1), Flatten, Linear), "flatten" (Flatten, Linear) or "mlp"
+    (Flatten, Linear, ReLU, Linear).
+    """
 
     dims: int
     nhwc: bool
@@ -195,7 +200,7 @@ def _conv_t(draw, channels: int, sizes: tuple[int, ...]) -> tuple[ConvT, int, tu
 def _pool(draw, sizes: tuple[int, ...]) -> tuple[Pool, tuple[int, ...]] | None:
     kind = draw(st.sampled_from(["max", "avg"]))
     kernel = draw(st.integers(1, 4))
-    stride = draw(st.integers(1, 3))
+    stride = draw(st.integers(1, 5))
     dilation = draw(st.sampled_from([1, 1, 2])) if kind == "max" else 1
     padding = draw(st.integers(0, kernel // 2))
     ceil = draw(st.booleans())
@@ -206,7 +211,7 @@ def _pool(draw, sizes: tuple[int, ...]) -> tuple[Pool, tuple[int, ...]] | None:
 
 
 @st.composite
-def architectures(draw, max_blocks: int = 4) -> Arch:
+def architectures(draw, max_blocks: int = 5) -> Arch:
     """A random :class:`Arch` whose every block fits the feature map it gets."""
     dims = draw(st.sampled_from([1, 2]))
     channels = draw(st.integers(1, 4))
@@ -230,14 +235,14 @@ def architectures(draw, max_blocks: int = 4) -> Arch:
             made = Concat(extra, draw(activations())), channels + extra, sizes
         elif kind == "upsample" and max(sizes) <= 16:
             mode = draw(st.sampled_from(["nearest", "linear"]))
-            scale = draw(st.sampled_from([2, 3]))
+            scale = draw(st.sampled_from([2, 3, 1.5]))
             align = mode == "linear" and draw(st.booleans())
-            made = Upsample(mode, scale, align), channels, tuple(n * scale for n in sizes)
+            made = Upsample(mode, scale, align), channels, tuple(int(n * scale) for n in sizes)
         if made is None:
             made = draw(activations()), channels, sizes
         block, channels, sizes = made
         blocks.append(block)
-    head = draw(st.sampled_from(["none", "gap", "flatten"]))
+    head = draw(st.sampled_from(["none", "gap", "flatten", "mlp"]))
     return Arch(
         dims, draw(st.booleans()), arch_channels, size, draw(st.integers(1, 2)), tuple(blocks), head,
         draw(st.integers(2, 5)), draw(st.integers(0, 2**16)),
@@ -381,8 +386,12 @@ def build(arch: Arch) -> nn.Module:
         if arch.head == "gap":
             pool = nn.AdaptiveAvgPool1d(1) if arch.dims == 1 else nn.AdaptiveAvgPool2d(1)
             head = nn.Sequential(pool, nn.Flatten(), nn.Linear(channels, arch.classes))
-        else:
+        elif arch.head == "flatten":
             head = nn.Sequential(nn.Flatten(), nn.Linear(probe[0].numel(), arch.classes))
+        else:
+            head = nn.Sequential(
+                nn.Flatten(), nn.Linear(probe[0].numel(), 6), nn.ReLU(), nn.Linear(6, arch.classes)
+            )
     return _Model(arch, body, head).eval()
 
 

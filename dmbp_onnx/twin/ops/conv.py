@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dmbp_onnx.twin.ops.common import same_pads, torch_pad_order
-from dmbp_onnx.twin.registry import Converted, NodeContext, converter
+from dmbp_onnx.twin.registry import Converted, NodeContext, converter, module_with_weights
 
 _CONV_CLASSES = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 
@@ -61,7 +61,9 @@ def convert_conv(ctx: NodeContext) -> Converted:
     group = int(ctx.attr("group", 1))
     auto_pad = ctx.attr("auto_pad", "NOTSET")
     pads = list(ctx.attr("pads") or [0] * (2 * spatial))
-    conv = _CONV_CLASSES[spatial](
+    conv = module_with_weights(
+        _CONV_CLASSES[spatial],
+        {"weight": weight, "bias": bias},
         in_channels=weight.shape[1] * group,
         out_channels=weight.shape[0],
         kernel_size=kernel,
@@ -71,11 +73,6 @@ def convert_conv(ctx: NodeContext) -> Converted:
         bias=bias is not None,
         padding=0,
     )
-    with torch.no_grad():
-        conv.weight.copy_(weight)
-        if bias is not None:
-            conv.bias.copy_(bias)
-    conv.requires_grad_(False)
     if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
         return Converted(AutoPadConv(conv, kernel, upper=auto_pad == "SAME_UPPER"), [0])
     if auto_pad not in ("NOTSET", "VALID"):
@@ -184,7 +181,9 @@ def convert_conv_transpose(ctx: NodeContext) -> Converted:
         and begins == ends
         and all(p < max(s, d) for p, s, d in zip(output_padding, strides, dilations))
     )
-    conv = _CONV_T_CLASSES[spatial](
+    conv = module_with_weights(
+        _CONV_T_CLASSES[spatial],
+        {"weight": weight, "bias": bias if direct else None},
         in_channels=weight.shape[0],
         out_channels=weight.shape[1] * group,
         kernel_size=kernel,
@@ -195,11 +194,6 @@ def convert_conv_transpose(ctx: NodeContext) -> Converted:
         bias=direct and bias is not None,
         dilation=dilations,
     )
-    with torch.no_grad():
-        conv.weight.copy_(weight)
-        if direct and bias is not None:
-            conv.bias.copy_(bias)
-    conv.requires_grad_(False)
     if direct:
         return Converted(conv, [0])
     module = CroppedConvTranspose(

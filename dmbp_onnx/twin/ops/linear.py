@@ -9,8 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from dmbp_onnx.twin.ops.common import ConstantsOp, bind, frozen
-from dmbp_onnx.twin.registry import Converted, NodeContext, converter
+from dmbp_onnx.twin.ops.common import ConstantsOp, bind
+from dmbp_onnx.twin.registry import Converted, NodeContext, converter, module_with_weights
 
 
 class GemmOp(ConstantsOp):
@@ -42,13 +42,11 @@ class MatMulOp(ConstantsOp):
 
 
 def _linear(weight: torch.Tensor, bias: torch.Tensor | None) -> nn.Linear:
-    """An ``nn.Linear`` holding ``weight`` (out, in) and ``bias``."""
-    layer = nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None)
-    with torch.no_grad():
-        layer.weight.copy_(weight)
-        if bias is not None:
-            layer.bias.copy_(bias)
-    return frozen(layer)
+    """A frozen ``nn.Linear`` holding ``weight`` (out, in) and ``bias`` (no random init)."""
+    return module_with_weights(
+        nn.Linear, {"weight": weight, "bias": bias},
+        in_features=weight.shape[1], out_features=weight.shape[0], bias=bias is not None,
+    )  # fmt: skip
 
 
 @converter("Gemm", versions=(7, 9, 11, 13))
