@@ -110,9 +110,6 @@ class MaskedMapping:
         self._data: set[fx.Node] = set()
         self._last_use: dict[fx.Node, list[fx.Node]] = {}
         seen: set[fx.Node] = set()
-        for node in module.graph.nodes:
-            if node.op == "placeholder" or any(a in self._data for a in node.all_input_nodes):
-                self._data.add(node)
         for node in reversed(list(module.graph.nodes)):
             for used in node.all_input_nodes:
                 if used not in seen:
@@ -125,6 +122,8 @@ class MaskedMapping:
                     out = map_arg(node.args[0], self.primal.__getitem__)
                     break
                 self.primal[node] = self._run(node)
+                if _carries_data(node, self.primal[node], self._data):
+                    self._data.add(node)
         self._out = out[0] if isinstance(out, tuple) else out
         self._keep_needed_primals()
         self.site_names = list(self.sites)
@@ -273,3 +272,12 @@ class MaskedMapping:
 
         _, out = torch.func.jvp(f, primals, directions)
         return out
+
+
+def _carries_data(node: fx.Node, value: object, data: set) -> bool:
+    """True for nodes on the input's data path; integer shape arithmetic (Shape, Cast to int,
+    Gather on shapes) depends on the input only through its size and is treated as a constant."""
+    if node.op != "placeholder" and not any(a in data for a in node.all_input_nodes):
+        return False
+    values = value if isinstance(value, (tuple, list)) else (value,)
+    return any(isinstance(v, torch.Tensor) and v.is_floating_point() for v in values)

@@ -1,5 +1,7 @@
 """The per-model checks, run in this process (the runner tests cover the child process)."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -9,6 +11,7 @@ from dmbp_onnx.audit.checks import audit_model, check_names
 from dmbp_onnx.audit.config import AuditConfig
 
 FAST = AuditConfig(samples=2, explain_iterations=30)
+FOREIGN = Path(__file__).parents[1] / "fixtures" / "foreign"
 
 
 def _by_name(results):
@@ -132,3 +135,16 @@ def test_seeded_check_is_named_after_the_sample_count(net_path, samples):
     assert seeded.status == ("skip" if samples == 0 else "pass")
     if samples:
         assert [r["seed"] for r in seeded.details["runs"]] == [0, 1, 2]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "torch_legacy_cnn", "torch_legacy_bn_cnn", "torch_dynamo_cnn",
+        "paddle_cnn", "keras_tf_cnn", "keras3_torch_cnn", "jax_flax_cnn", "jax_lax_cnn",
+    ],
+)  # fmt: skip
+def test_every_check_passes_on_the_foreign_cnn_fixtures(name):
+    checks = audit_model(FOREIGN / f"{name}.onnx", AuditConfig(samples=1))
+    assert [c.status for c in checks] == ["pass"] * 6, [(c.name, c.message) for c in checks if c.status != "pass"]
+    assert checks[-1].details["input"] == f"{name}.npz" and checks[-1].details["batch"] == 2
