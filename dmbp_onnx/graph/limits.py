@@ -39,8 +39,14 @@ def declared_nbytes(tensor: onnx.TensorProto) -> int | None:
     return None if itemsize is None else declared_elements(tensor) * itemsize
 
 
-def check_tensor_declaration(label: str, tensor: onnx.TensorProto) -> None:
+def check_tensor_declaration(label: str, tensor: onnx.TensorProto) -> bytes | None:
     """Refuse negative or absurd dims and stored data that does not match them.
+
+    Returns
+    -------
+    bytes or None
+        The tensor's ``raw_data``, which the check had to copy out of the protobuf (so that
+        a caller needing the values need not copy it again); None when it has none.
 
     Raises
     ------
@@ -55,21 +61,21 @@ def check_tensor_declaration(label: str, tensor: onnx.TensorProto) -> None:
             f"{label} declares dims {list(tensor.dims)} = {count} elements, more than 2**31"
         )
     if tensor.data_location == onnx.TensorProto.EXTERNAL:
-        return
+        return None
     expected = declared_nbytes(tensor)
     if tensor.HasField("raw_data"):
-        if expected is not None and len(tensor.raw_data) != expected:
+        raw = tensor.raw_data
+        if expected is not None and len(raw) != expected:
             raise ModelLoadError(
-                f"{label} declares dims {list(tensor.dims)} ({expected} bytes) "
-                f"but stores {len(tensor.raw_data)} bytes"
+                f"{label} declares dims {list(tensor.dims)} ({expected} bytes) but stores {len(raw)} bytes"
             )
-        return
+        return raw
     if tensor.data_type == onnx.TensorProto.STRING:
         field = "string_data"
     elif tensor.data_type in _ITEMSIZE:
         field = _TYPED_FIELD.get(tensor.data_type, "int32_data")
     else:
-        return  # packed or exotic element types: onnx's checker judges them
+        return None  # packed or exotic element types: onnx's checker judges them
     stored = len(getattr(tensor, field))
     complex_types = (onnx.TensorProto.COMPLEX64, onnx.TensorProto.COMPLEX128)
     needed = count * (2 if tensor.data_type in complex_types else 1)
@@ -77,6 +83,7 @@ def check_tensor_declaration(label: str, tensor: onnx.TensorProto) -> None:
         raise ModelLoadError(
             f"{label} declares dims {list(tensor.dims)} ({count} elements) but stores {stored} values"
         )
+    return None
 
 
 def check_value_shape(label: str, value: onnx.ValueInfoProto) -> None:

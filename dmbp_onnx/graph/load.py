@@ -117,7 +117,7 @@ def load_model(source: str | Path | bytes, max_bytes: int = MAX_BYTES) -> onnx.M
             model = onnx.inliner.inline_local_functions(model)
         except Exception as exc:  # noqa: BLE001 - any inliner failure means a broken function
             raise ModelLoadError(f"cannot inline the model's local functions: {exc}") from None
-    structure.check_declarations(model)
+    non_finite = structure.check_declarations(model)
     structure.check_ops(model, opsets)
     structure.check_names(model)
     structure.check_connected(model)
@@ -126,7 +126,7 @@ def load_model(source: str | Path | bytes, max_bytes: int = MAX_BYTES) -> onnx.M
     if skeleton.full_size >= 2**31:
         raise ModelLoadError("the model with its external data exceeds protobuf's 2 GiB limit")
     structure.check_inputs(model)
-    structure.check_finite(model)
+    structure.check_finite(model, non_finite)
     del model.graph.value_info[:], skeleton.model.graph.value_info[:]
     inferred = _infer_shapes(skeleton.model)
     for value in inferred.graph.value_info:

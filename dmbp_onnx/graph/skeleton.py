@@ -74,10 +74,10 @@ def _static_type_matches(value: onnx.ValueInfoProto, tensor: onnx.TensorProto) -
 def strippable(tensor: onnx.TensorProto, declared: onnx.ValueInfoProto | None, ir_version: int) -> bool:
     """Whether ``tensor`` (an initializer) may become a graph input in the weightless copy.
 
-    Only a large float tensor in ``raw_data`` (whose size :func:`~dmbp_onnx.graph.limits.
-    check_tensor_declaration` already matched to its dims), with no other value field, stored
-    in the model: onnx's checker accepts it whatever its values, and no shape inference
-    reads float values that large. A graph input of the same name must declare exactly its
+    Only a large float tensor in ``raw_data`` (whose size
+    :func:`~dmbp_onnx.graph.limits.check_tensor_declaration` already matched to its dims),
+    with no other value field, stored in the model: onnx's checker accepts it whatever its
+    values, and no shape inference reads float values that large. A graph input of the same name must declare exactly its
     type and static shape (else onnx's own initializer/input agreement check is kept), and a
     model before IR 4 must declare it as an input.
     """

@@ -7,10 +7,11 @@ fails fast with a message that names the node, tensor or op at fault.
 from __future__ import annotations
 
 from collections import Counter
+from typing import Sequence
 
 import numpy as np
 import onnx
-from onnx import numpy_helper
+from onnx import helper, numpy_helper
 
 from dmbp_onnx.errors import ModelLoadError, UnsupportedModelError, UnsupportedOpError
 from dmbp_onnx.graph.external_data import all_tensors
@@ -204,10 +205,24 @@ def check_connected(model: onnx.ModelProto) -> None:
         raise ModelLoadError(f"the graph has a cycle through {node_label(graph.node[stuck], stuck)}")
 
 
-def check_declarations(model: onnx.ModelProto) -> None:
-    """Refuse absurd or inconsistent tensor and shape declarations, without allocating."""
+def check_declarations(model: onnx.ModelProto) -> list[int | None]:
+    """Refuse absurd or inconsistent tensor and shape declarations, without allocating.
+
+    Returns
+    -------
+    list of (int or None)
+        Per tensor of :func:`~dmbp_onnx.graph.external_data.all_tensors`, in order: how many
+        non-finite values a float tensor whose raw bytes this had to read holds (counted now,
+        refused later by :func:`check_finite`, in its turn); None for the other tensors.
+    """
+    non_finite: list[int | None] = []
     for label, tensor in all_tensors(model):
-        check_tensor_declaration(label, tensor)
+        raw = check_tensor_declaration(label, tensor)
+        if raw is None or tensor.data_type not in FLOAT_TYPES:
+            non_finite.append(None)
+        else:
+            values = np.frombuffer(raw, dtype=helper.tensor_dtype_to_np_dtype(tensor.data_type))
+            non_finite.append(_non_finite(values))
     graph = model.graph
     for label, values in (
         ("graph input", graph.input),
@@ -216,6 +231,7 @@ def check_declarations(model: onnx.ModelProto) -> None:
     ):
         for value in values:
             check_value_shape(label, value)
+    return non_finite
 
 
 def check_inputs(model: onnx.ModelProto) -> None:
@@ -246,12 +262,31 @@ def check_inputs(model: onnx.ModelProto) -> None:
             raise ModelLoadError(f"graph input '{value.name}' has a zero-size dimension: {shape}")
 
 
-def check_finite(model: onnx.ModelProto) -> None:
-    """Refuse float weights (initializers, Constant values) holding NaN or infinity."""
-    for label, tensor in all_tensors(model):
+def _non_finite(values: np.ndarray) -> int:
+    """How many values are NaN or infinite."""
+    if values.dtype.kind == "f" and (
+        values.size == 0 or (np.isfinite(values.min()) and np.isfinite(values.max()))
+    ):
+        return 0  # NaN propagates through min/max, and an infinity is an extreme: no temporary
+    return int(np.size(values) - np.count_nonzero(np.isfinite(values)))
+
+
+def check_finite(model: onnx.ModelProto, non_finite: Sequence[int | None] = ()) -> None:
+    """Refuse float weights (initializers, Constant values) holding NaN or infinity.
+
+    Parameters
+    ----------
+    model : onnx.ModelProto
+        The model, its external data read in.
+    non_finite : sequence of (int or None)
+        What :func:`check_declarations` counted, per tensor in order; None entries, and
+        tensors past its end, are read here.
+    """
+    for index, (label, tensor) in enumerate(all_tensors(model)):
         if tensor.data_type not in FLOAT_TYPES:
             continue
-        values = numpy_helper.to_array(tensor)
-        if not np.all(np.isfinite(values)):
-            bad = int(np.size(values) - np.count_nonzero(np.isfinite(values)))
+        bad = non_finite[index] if index < len(non_finite) else None
+        if bad is None:
+            bad = _non_finite(numpy_helper.to_array(tensor))
+        if bad:
             raise ModelLoadError(f"{label} holds {bad} non-finite value(s) (NaN or infinity)")

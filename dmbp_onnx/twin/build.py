@@ -74,7 +74,7 @@ def _site_channels(node: gs.Node) -> tuple[int, int] | None:
     weight = node.inputs[1] if len(node.inputs) > 1 else None
     if not isinstance(weight, gs.Constant):
         return None
-    shape = weight.values.shape
+    shape = weight.shape
     if node.op == "Conv":
         return int(shape[0]), 1
     if node.op == "ConvTranspose":

@@ -127,7 +127,7 @@ class NodeContext:
         lazy = getattr(tensor, "_values", None)
         if isinstance(lazy, LazyValues) and not isinstance(lazy, SparseValues):
             tensor.values = numpy_helper.to_array(lazy.tensor)  # read-only, over bytes of its own
-        return torch.from_numpy(np.array(tensor.values, copy=True, order="C"))
+        return torch.tensor(tensor.values)  # torch's allocator: no numpy huge-page stalls
 
     def variable_inputs(self) -> list[int]:
         """Indices of the present inputs that are not constants."""
