@@ -7,7 +7,7 @@ Metadata keys (all optional; command-line flags override them):
 * ``dmbp.scale``: input = (pixel / scale - mean) / std, pixels in 0-255, e.g. ``255``.
 * ``dmbp.mean``, ``dmbp.std``: per-channel values (or one for all), e.g. ``0.5,0.5,0.5``.
 * ``dmbp.class_names``: JSON list of class names, e.g. ``["circle", "square"]``.
-* ``dmbp.output``: ``logits`` or ``probabilities``.
+* ``dmbp.output``: ``logits``, ``probabilities`` or ``map`` (a score map, e.g. CRAFT).
 
 Without metadata the layout is guessed from the declared input shape (a channel dimension of 1 or
 3 at axis 1 means NCHW, else at the last axis NHWC; NCHW when neither tells) and the size is the
@@ -36,7 +36,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from dmbp_onnx.errors import InputError
 
 LAYOUTS = ("NCHW", "NHWC")
-OUTPUT_KINDS = ("logits", "probabilities")
+OUTPUT_KINDS = ("logits", "probabilities", "map")
 _META_KEYS = {
     "layout": "dmbp.layout",
     "size": "dmbp.size",
@@ -68,7 +68,7 @@ class PreprocessConfig:
     class_names : tuple of str or None
         Names of the output classes, if known.
     output : str
-        ``"logits"`` or ``"probabilities"``: what the model's output holds.
+        ``"logits"``, ``"probabilities"`` or ``"map"``: what the model's output holds.
     """
 
     layout: str = "NCHW"

@@ -9,7 +9,16 @@ import argparse
 import sys
 from pathlib import Path
 
-METHOD_CHOICES = ("dmbp", "gradient", "gradxinput", "ig", "smoothgrad", "guidedbp", "gradcam", "all")
+#: CLI method names (``dmbp_onnx.methods.METHODS``, kept here so ``--help`` needs no torch) and ``all``.
+METHOD_NAMES = ("dmbp", "gradient", "gradxinput", "ig", "smoothgrad", "guidedbp", "gradcam")
+METHOD_CHOICES = (*METHOD_NAMES, "all")
+
+EPILOG = """examples:
+  dmbp-onnx explain                                  # the shipped demo: writes ./dmbp_out/
+  dmbp-onnx explain net.onnx cat.png dogs/ --out maps
+  dmbp-onnx explain net.onnx cat.png --target 281 --method all --iterations 100
+  dmbp-onnx explain craft.onnx page.png --target 0 --box 40 60 56 120   # map output: channel 0 in a box
+exit codes: 0 done, 1 the twin disagrees with onnxruntime (see --force), 2 bad input or model."""
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -18,24 +27,31 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "explain",
         help="explain a model's prediction on images (default: the shipped demo)",
         description="Run DMBP (or a baseline) on MODEL for each image and write overlays, panels, "
-        "raw arrays and report.json. Without MODEL, explains the shipped demo model on a sample image.",
+        "raw arrays and report.json. The twin is first checked against onnxruntime on the actual "
+        "input. Without MODEL, explains the shipped demo model on a sample image.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("model", nargs="?", help="ONNX model (default: the shipped demo model)")
-    p.add_argument("images", nargs="*", help="image files or folders (default: a shipped sample)")
-    p.add_argument("--target", default="auto", help="auto (predicted class), a class INDEX or NAME")
+    p.add_argument("images", nargs="*", help="image files or folders (RGB, grayscale or RGBA; any size)")
+    p.add_argument("--target", default="auto",
+                   help="auto (predicted class; channel 0 for map outputs), a class INDEX or NAME")
     p.add_argument("--box", nargs=4, type=int, metavar=("Y0", "X0", "Y1", "X1"),
-                   help="for models whose output is a map: explain the summed score in this box "
-                   "(output-map coordinates; --target gives the channel)")
-    p.add_argument("--method", choices=METHOD_CHOICES, default="dmbp", help="attribution method")
+                   help="for models whose output is a map: explain the summed score in this half-open box "
+                   "(output-map coordinates; --target gives the channel; default the whole map)")
+    p.add_argument("--method", choices=METHOD_CHOICES, default="dmbp",
+                   help="attribution method; 'all' runs every method and adds a comparison sheet")
     p.add_argument("--iterations", type=int, default=None, help="DMBP iterations (default 200)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    p.add_argument("--batch-size", type=int, default=8, help="images per optimisation batch")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                   help="auto = CUDA when available (default)")
+    p.add_argument("--batch-size", type=int, default=8, help="images per batch (default 8)")
     p.add_argument("--out", default="dmbp_out", help="output folder (default ./dmbp_out)")
-    p.add_argument("--size", nargs=2, type=int, metavar=("H", "W"), help="model input size")
-    p.add_argument("--layout", choices=("nchw", "nhwc"), help="model input layout")
-    p.add_argument("--scale", type=float, help="divide pixel values (0..255) by this")
-    p.add_argument("--mean", nargs="+", type=float, help="per-channel mean (after scaling)")
-    p.add_argument("--std", nargs="+", type=float, help="per-channel std (after scaling)")
+    p.add_argument("--size", nargs=2, type=int, metavar=("H", "W"),
+                   help="model input size (default: metadata, else the declared input shape)")
+    p.add_argument("--layout", choices=("nchw", "nhwc"), help="model input layout (default: guessed)")
+    p.add_argument("--scale", type=float, help="divide pixel values (0..255) by this (default 255)")
+    p.add_argument("--mean", nargs="+", type=float, help="per-channel mean, after scaling (default 0)")
+    p.add_argument("--std", nargs="+", type=float, help="per-channel std, after scaling (default 1)")
     p.add_argument("--input-npy", help="explain this preprocessed array (model layout) instead of images")
     p.add_argument("--display", choices=("clip", "authors"), default="clip",
                    help="display map recipe: clip at zero (default) or the DMBP authors' min-shift recipe")
@@ -56,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         input_npy=Path(args.input_npy) if args.input_npy else None,
         target=args.target,
         box=tuple(args.box) if args.box else None,
-        methods=list(METHOD_CHOICES[:-1]) if args.method == "all" else [args.method],
+        methods=list(METHOD_NAMES) if args.method == "all" else [args.method],
         iterations=args.iterations,
         device=args.device,
         batch_size=args.batch_size,
