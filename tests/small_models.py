@@ -1,0 +1,28 @@
+"""Small hand-built ONNX models shared by the CLI and audit tests."""
+
+import numpy as np
+import onnx
+from onnx import helper
+
+from oracle import float_input, init, make_model
+
+
+def conv_net(sigmoid: bool = False) -> onnx.ModelProto:
+    """conv -> relu -> GAP -> flatten -> fc (4 classes), optionally squashed by a Sigmoid."""
+    rng = np.random.default_rng(0)
+    nodes = [
+        helper.make_node("Conv", ["x", "w", "b"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c"], ["r"], name="relu"),
+        helper.make_node("GlobalAveragePool", ["r"], ["g"], name="gap"),
+        helper.make_node("Flatten", ["g"], ["f"], name="flat"),
+        helper.make_node("Gemm", ["f", "wf"], ["y"], name="fc", transB=1),
+    ]
+    if sigmoid:
+        nodes[-1].output[0] = "logits"
+        nodes.append(helper.make_node("Sigmoid", ["logits"], ["y"], name="squash"))
+    inits = [
+        init("w", 0.3 * rng.standard_normal((6, 3, 3, 3)).astype(np.float32)),
+        init("b", 0.1 * rng.standard_normal(6).astype(np.float32)),
+        init("wf", rng.standard_normal((4, 6)).astype(np.float32)),
+    ]
+    return make_model(nodes, [float_input("x", ["N", 3, 8, 8])], [float_input("y", ["N", 4])], inits)
