@@ -68,13 +68,53 @@ def _signature(graph: gs.Graph) -> tuple:
     return tuple(n.op for n in graph.nodes), len(graph.tensors())
 
 
+def split_shape_ranges(graph: gs.Graph) -> None:
+    """Rewrite each ``Shape(start, end)`` as ``Shape -> Slice`` along axis 0.
+
+    onnx-graphsurgeon 0.6.1's shape folding ignores ``start``/``end`` (it folds such a
+    node, or a Gather/Slice of it, as if it returned the full shape). A plain Shape
+    followed by a Slice means the same and is folded correctly: only the dimensions
+    the slice keeps must be static. The attributes exist from opset 15 on; before that
+    the node is left for the converter to refuse.
+    """
+    if graph.opset < 15:
+        return
+    taken_tensors = graph.tensors()
+    taken_nodes = {n.name for n in graph.nodes}
+    for node in list(graph.nodes):
+        if node.op != "Shape" or not ({"start", "end"} & set(node.attrs)) or _domain_of(node):
+            continue
+        start = int(node.attrs.pop("start", 0))
+        end = node.attrs.pop("end", None)
+        if start == 0 and end is None:
+            continue
+        out = node.outputs[0]
+        bounds = [start, np.iinfo(np.int64).max if end is None else int(end), 0]
+        names = [_fresh_name(taken_tensors, f"{out.name}_{part}") for part in ("full", "start", "end", "axis")]
+        for name in names:
+            taken_tensors[name] = None
+        full = gs.Variable(names[0], dtype=np.int64)
+        consts = [gs.Constant(n, np.array([v], dtype=np.int64)) for n, v in zip(names[1:], bounds)]
+        node.outputs[0] = full
+        slice_name = _fresh_name(taken_nodes, f"{node.name}_range")
+        taken_nodes.add(slice_name)
+        graph.nodes.append(gs.Node("Slice", name=slice_name, inputs=[full, *consts], outputs=[out]))
+
+
+def _domain_of(node: gs.Node) -> str:
+    return "" if node.domain in (None, "", "ai.onnx") else node.domain
+
+
 def fold_constants(graph: gs.Graph) -> bool:
     """Evaluate everything that depends only on constants; lift Constant nodes to initializers.
 
     Shape nodes fold only when their input shape is fully static, so a dynamic batch
-    dimension is never baked in. Tensors above :data:`FOLD_SIZE_LIMIT` bytes stay unfolded.
+    dimension is never baked in; a Shape with ``start``/``end`` is first split into
+    Shape and Slice (:func:`split_shape_ranges`), so it folds only when the dimensions
+    it keeps are static. Tensors above :data:`FOLD_SIZE_LIMIT` bytes stay unfolded.
     """
     before = _signature(graph)
+    split_shape_ranges(graph)
     with quiet_graphsurgeon():
         graph.toposort()
         graph.fold_constants(fold_shapes=True, size_threshold=FOLD_SIZE_LIMIT, error_ok=True)
@@ -266,7 +306,9 @@ def _is_noop(graph: gs.Graph, node: gs.Node) -> gs.Tensor | None:
             to = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(int(node.attrs["to"])))
         except (KeyError, TypeError, ValueError):
             return None
-        return src if src.dtype is not None and np.dtype(src.dtype) == to else None
+        if src.dtype is None or isinstance(src.dtype, int):  # int: an ONNX type numpy lacks (float8, bfloat16)
+            return None
+        return src if np.dtype(src.dtype) == to else None
     if node.op == "Reshape" and len(node.inputs) > 1:
         shape, target = static_shape(src), constant_values(node.inputs[1])
         if shape is None or target is None or target.size != len(shape):

@@ -49,19 +49,20 @@ class DMBP(Method):
     twin : Twin
         A piecewise-linear model (else :class:`IneligibleModelError` at construction).
     iterations : int
-        Adam steps per image (the authors' demo uses 200).
+        Adam steps per image; default 100 (the authors' demo uses 200, which measured no better
+        on the demo benchmark at twice the cost: docs/method.md).
     lr : float
         Adam learning rate; a box mask moves by about ``lr`` per step.
     objective : {"r1", "r2", "threeway"}
-        "r1" (default, the best screened setting): evidence ``-(sum a+ - sum a-)/|f0|`` plus
+        "r1" (default, best of the three on benchmarks/quality.py): evidence ``-(sum a+ - sum a-)/|f0|`` plus
         ``alpha`` times the wrong-sign ratios plus ``lam`` times the mean masks, masks box-projected
         onto [0, 1] from 1. "r2": ``beta`` times the relative reconstruction error of f0 plus purity
         plus a mass penalty relative to P0. "threeway": r1's loss on a per-filter softmax over
         (positive, negative, nuisance) (see :class:`ThreeWayMasks`).
     alpha : float
-        Weight of the purity (wrong-sign ratio) terms; default 1.
+        Weight of the purity (wrong-sign ratio) terms; default 1 (0 and 3 measured the same).
     lam : float
-        Sparsity / mass weight, relative to the explained score; default 0 (best screened).
+        Sparsity / mass weight, relative to the explained score; default 0 (0.01 measured the same).
     beta : float
         Weight of the reconstruction term of "r2"; default 10.
     device : str
@@ -92,7 +93,7 @@ class DMBP(Method):
     def __init__(
         self,
         twin,
-        iterations: int = 200,
+        iterations: int = 100,
         lr: float = 0.05,
         objective: str = "r1",
         alpha: float = 1.0,

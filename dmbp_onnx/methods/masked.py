@@ -1,33 +1,45 @@
-"""The masked mapping W_m and its adjoint, from ONE recorded forward pass at x.
+"""The masked mapping W_m and its adjoint, from ONE forward pass at x.
 
 W_m (dmbp-method.md §2) is the input gradient with every filter's backward signal
-scaled by a mask. The forward pass at x is recorded once, with a gate at every
-mask site that is the exact identity forward (a view of its input: nothing is
-recomputed or rounded, so ReLU gates and max-pool choices are frozen for good)
-and multiplies the incoming gradient by the mask a mutable holder holds *at
-backward time*. Then, per iteration (§4):
+scaled by a mask. The forward pass at x is run once and keeps only what the two
+linear passes of an iteration need (§4): ReLU gates as booleans, max-pool
+selections as indices, the input shapes of convolutions; the activations
+themselves are freed as soon as the forward pass is done with them. Per iteration:
 
-* :meth:`MaskedMapping.__call__` — one backward pass of the retained graph gives
-  W_m and the backward signal ``g_l`` arriving at every site;
+* :meth:`MaskedMapping.__call__` — one transpose (backward) pass, walking the
+  twin's fx graph backwards, gives W_m and the backward signal ``g_l`` arriving at
+  every site (before its mask);
 * :meth:`MaskedMapping.adjoint` — one forward pass of the frozen, bias-free,
   masked network L_m applied to ``G = d loss / d W_m`` gives the activation
   ``a'_l`` arriving at every site, and ``d loss / d m_l[k] = sum(g_l * a'_l)``
   over the positions of filter k.
 
-Neither pass computes weight gradients. The adjoint pass walks the twin's fx
-graph: affine nodes (Conv, Gemm, BatchNormalization, Add, pooling by averages,
-reshapes, ...) map a tangent ``t`` to ``f(t) - f(0)`` (``f(0)``, the bias, is
-computed once); every other node (ReLU, MaxPool, Clip, Max, ...) takes its exact
-Jacobian-vector product at the recorded primal inputs.
+Convolutions, linear layers, ReLU, 2-D max-pooling (overlapping windows included:
+repeated selections are summed), Flatten and Reshape have hand-written transposes
+(the convolution's is PyTorch's own ``convolution_backward``, input gradient only,
+so the plain gradient is bit-identical to autograd's). Any other node keeps its
+own small autograd graph from the forward pass, and its transpose is autograd's
+VJP there. No weight gradient is ever computed.
+
+The adjoint pass maps a tangent ``t`` through affine nodes (Conv, Gemm,
+BatchNormalization, Add, pooling by averages, reshapes, ...) as ``f(t) - f(0)``
+(``f(0)``, the bias, computed once; convolutions and linear layers simply drop
+their bias), through ReLU and max-pool by the recorded gates and selections, and
+through every other node (Clip, Max, ...) by its exact Jacobian-vector product.
 """
 
 from __future__ import annotations
 
+import operator
+
 import torch
+import torch.nn.functional as F
 from torch import fx, nn
 from torch.fx.node import map_arg
 
+from dmbp_onnx.errors import UnsupportedModelError
 from dmbp_onnx.twin.masks import MaskSite
+from dmbp_onnx.twin.ops.shape import Flatten, Reshape
 
 #: ONNX ops that are affine in their data inputs (the other inputs being constants).
 AFFINE_OPS = frozenset(
@@ -38,31 +50,7 @@ AFFINE_OPS = frozenset(
     }
 )  # fmt: skip
 
-
-class MaskHolder:
-    """Masks per site at backward time (``(batch, channels)``; a missing site counts as 1),
-    and the backward signals captured before masking."""
-
-    def __init__(self) -> None:
-        self.masks: dict[str, torch.Tensor] = {}
-        self.signals: dict[str, torch.Tensor] = {}
-
-
-class _MaskGate(torch.autograd.Function):
-    """Identity forward; backward records the incoming gradient and multiplies it by the mask."""
-
-    @staticmethod
-    def forward(ctx, h: torch.Tensor, holder: MaskHolder, key: str, site: MaskSite) -> torch.Tensor:
-        ctx.holder, ctx.key, ctx.site = holder, key, site
-        return h.view_as(h)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        ctx.holder.signals[ctx.key] = grad
-        mask = ctx.holder.masks.get(ctx.key)
-        if mask is None:
-            return grad, None, None, None
-        return grad * mask.reshape(ctx.site.broadcast_shape(grad.dim(), grad.shape[0])), None, None, None
+_CONV_FN = {nn.Conv1d: F.conv1d, nn.Conv2d: F.conv2d, nn.Conv3d: F.conv3d}
 
 
 def _reduce(t: torch.Tensor, site: MaskSite) -> torch.Tensor:
@@ -73,7 +61,7 @@ def _reduce(t: torch.Tensor, site: MaskSite) -> torch.Tensor:
 
 
 class MaskedMapping:
-    """A recorded forward pass of the twin's module at ``x``: W_m and its adjoint for any masks.
+    """One forward pass of the twin's module at ``x``: W_m and its adjoint for any masks.
 
     Parameters
     ----------
@@ -84,7 +72,8 @@ class MaskedMapping:
     selector : callable
         ``selector(output) -> grad_outputs`` (e.g. built on :func:`resolve_targets`).
     ops : dict of str to str, optional
-        Submodule name -> ONNX op type; needed by :meth:`adjoint` only.
+        Submodule name -> ONNX op type; without it the adjoint takes every node's exact
+        JVP at the recorded primal inputs (which are then all kept).
 
     Attributes
     ----------
@@ -102,108 +91,211 @@ class MaskedMapping:
 
     def __init__(self, module: fx.GraphModule, x: torch.Tensor, selector, ops: dict[str, str] | None = None) -> None:
         self.module, self.ops = module, dict(ops or {})
-        self.holder = MaskHolder()
-        self.x = x.detach().requires_grad_(True)
+        self.x = x.detach()
         self.sites: dict[str, MaskSite] = {}
         self.primal: dict[fx.Node, object] = {}
+        self.signals: dict[str, torch.Tensor] = {}
+        self._rule: dict[fx.Node, tuple] = {}
         self._bias: dict[fx.Node, torch.Tensor | None] = {}
+        self._linear: dict[fx.Node, tuple] = {}
         self._data: set[fx.Node] = set()
-        self._last_use: dict[fx.Node, list[fx.Node]] = {}
+        self._inputs: list[fx.Node] = []
+        self._keep: set[fx.Node] = set()  # data nodes whose value the adjoint reads (JVP inputs)
+        self._owned: set[str] = set()  # sites whose signal no other tensor aliases
+        last_use: dict[fx.Node, list[fx.Node]] = {}
         seen: set[fx.Node] = set()
         for node in reversed(list(module.graph.nodes)):
             for used in node.all_input_nodes:
                 if used not in seen:
                     seen.add(used)
-                    self._last_use.setdefault(node, []).append(used)
-        out = None
-        with torch.enable_grad():
+                    last_use.setdefault(node, []).append(used)
+        self._last_use = last_use
+        first = next(n for n in module.graph.nodes if n.op == "output").args[0]
+        self._out_node: fx.Node = first[0] if isinstance(first, (tuple, list)) else first
+        with torch.no_grad():
             for node in module.graph.nodes:
                 if node.op == "output":
-                    out = map_arg(node.args[0], self.primal.__getitem__)
+                    out = self.primal[self._out_node]
                     break
-                self.primal[node] = self._run(node)
+                self.primal[node] = self._record(node)
                 if _carries_data(node, self.primal[node], self._data):
                     self._data.add(node)
-        self._out = out[0] if isinstance(out, tuple) else out
-        self._keep_needed_primals()
+                else:
+                    self._rule.pop(node, None)
+                    self._linear.pop(node, None)
+                for done in last_use.get(node, ()):
+                    if done in self._data and done not in self._keep and self.ops and done is not self._out_node:
+                        del self.primal[done]
+        self._order = [n for n in module.graph.nodes if n in self._rule]
         self.site_names = list(self.sites)
         self.channels = {k: s.channels for k, s in self.sites.items()}
-        self.output = self._out.detach()
+        self.output = out.detach()
+        if self.ops:
+            self.primal.pop(self._out_node, None)
         self.grad_outputs = selector(self.output)
 
-    def _keep_needed_primals(self) -> None:
-        """Drop recorded values the adjoint never reads (it reads constants, shapes and the
-        inputs of nodes it differentiates by JVP); the retained graph keeps what backward needs."""
-        self._gates: dict[fx.Node, torch.Tensor] = {}
-        self._linear: dict[fx.Node, tuple] = {}
-        if not self.ops:  # no op types: the adjoint takes every node's JVP from its primal inputs
-            return
-        needed = {node for node in self.primal if node not in self._data}
-        for node in self._data:
-            if node.op == "call_module" and not isinstance(self.module.get_submodule(node.target), MaskSite):
-                op = self.ops.get(node.target)
-                if op == "Relu":  # its JVP only needs the on/off gate: keep 1 byte per value
-                    self._gates[node] = self.primal[node].detach() > 0
-                elif op not in AFFINE_OPS:
-                    self._linearise(node, needed)
-        self.primal = {k: v for k, v in self.primal.items() if k in needed}
-
-    def _linearise(self, node: fx.Node, needed: set) -> None:
-        """Record a node's Jacobian-vector product as the transpose of its recorded VJP.
-
-        ``v(u) = J^T u`` is built once with ``create_graph`` (u a zero leaf); then
-        ``J t = d <v(u), t> / d u`` reuses the node's saved state (e.g. max-pool indices)
-        instead of recomputing the node. Nodes with several outputs keep their primal
-        inputs for :func:`torch.func.jvp` instead.
-        """
-        out = self.primal[node]
-        data = [a for a in node.all_input_nodes if a in self._data]
-        inputs = [self.primal[a] for a in data]
-        if not isinstance(out, torch.Tensor) or not all(isinstance(t, torch.Tensor) for t in inputs):
-            needed.update(node.all_input_nodes)
-            return
-        u = torch.zeros_like(out, requires_grad=True)
-        with torch.enable_grad():
-            vjps = torch.autograd.grad(out, inputs, u, retain_graph=True, create_graph=True, allow_unused=True)
-        self._linear[node] = (u, data, vjps)
-
-    def _run(self, node: fx.Node):
+    def _record(self, node: fx.Node):
+        """Run one node of the forward pass; for a data node, record what its transpose needs."""
+        if node.op == "placeholder":
+            self._inputs.append(node)
+            return self.x
         args = map_arg(node.args, self.primal.__getitem__)
         kwargs = map_arg(node.kwargs, self.primal.__getitem__)
-        if node.op == "placeholder":
-            return self.x
+        data = [a for a in node.all_input_nodes if a in self._data]
         if node.op == "call_function":
-            return node.target(*args, **kwargs)
+            if not data:
+                return node.target(*args, **kwargs)
+            if node.target is operator.getitem and isinstance(args[0], (tuple, list)):
+                self._rule[node] = ("getitem", node.args[0], args[1])
+                return args[0][args[1]]
+            return self._fallback(node, lambda *a, **k: node.target(*a, **k), data)
         sub = self.module.get_submodule(node.target)
+        if not data:
+            return sub(*args, **kwargs)
+        h = args[0] if len(data) == 1 and node.args and node.args[0] is data[0] and not kwargs else None
+        kind = type(sub)
         if isinstance(sub, MaskSite):
             self.sites[node.target] = sub
-            return _MaskGate.apply(args[0], self.holder, node.target, sub)
-        return sub(*args, **kwargs)
+            self._rule[node] = ("site", node.target, sub)
+            return h if h is not None else args[0]
+        if h is None or not isinstance(h, torch.Tensor):
+            return self._fallback(node, sub, data)
+        if kind is nn.ReLU:
+            out = sub(h)
+            self._rule[node] = ("relu", (out > 0).to(out.dtype))  # multiplying by it is the fastest
+            return out
+        if kind in _CONV_FN and sub.padding_mode == "zeros" and not isinstance(sub.padding, str) and len(args) == 1:
+            self._rule[node] = ("conv", sub, h.shape)
+            return sub(h)
+        if kind is nn.Linear and len(args) == 1:
+            self._rule[node] = ("linear", sub)
+            return sub(h)
+        if kind is nn.MaxPool2d and not sub.return_indices and h.dim() == 4 and len(args) == 1:
+            out, idx = F.max_pool2d(h, sub.kernel_size, sub.stride, sub.padding, sub.dilation, sub.ceil_mode, True)
+            self._rule[node] = ("pool", idx, h.shape)
+            return out
+        if kind in (Flatten, Reshape):
+            out = sub(*args)
+            if out.numel() == h.numel():
+                self._rule[node] = ("reshape", h.shape)
+                return out
+        return self._fallback(node, sub, data)
+
+    def _fallback(self, node: fx.Node, fn, data: list[fx.Node]):
+        """Run ``node`` on detached leaf copies of its data inputs, keeping its own autograd graph."""
+        leaves: dict[fx.Node, torch.Tensor] = {}
+        for a in data:
+            value = self.primal[a]
+            if not isinstance(value, torch.Tensor):
+                raise UnsupportedModelError(
+                    f"DMBP cannot transpose node {node.name!r}: its input {a.name!r} is a {type(value).__name__}"
+                )
+            leaves[a] = value.detach().requires_grad_(True)
+        with torch.enable_grad():
+            args = map_arg(node.args, lambda a: leaves.get(a, self.primal[a]))
+            kwargs = map_arg(node.kwargs, lambda a: leaves.get(a, self.primal[a]))
+            out = fn(*args, **kwargs)
+        self._rule[node] = ("autograd", out, list(leaves), list(leaves.values()))
+        single = isinstance(out, torch.Tensor)
+        if self.ops and node.op == "call_module" and self.ops.get(node.target) not in AFFINE_OPS:
+            if single and out.requires_grad:  # the adjoint reuses this graph: J t = d <J^T u, t> / d u
+                u = torch.zeros_like(out, requires_grad=True)
+                with torch.enable_grad():
+                    vjps = torch.autograd.grad(out, list(leaves.values()), u, create_graph=True, allow_unused=True)
+                self._linear[node] = (u, list(leaves), vjps)
+            else:  # several outputs (or none differentiable): exact JVP at the primal inputs
+                self._keep.update(node.all_input_nodes)
+        if single:
+            return out.detach()
+        return type(out)(o.detach() if isinstance(o, torch.Tensor) else o for o in out)
 
     def __call__(self, masks: dict[str, torch.Tensor] | None) -> torch.Tensor:
         """W_m for ``masks`` (site name -> ``(batch, channels)``; missing sites stay at 1).
 
         Afterwards :attr:`signals` holds the backward signal arriving at every site.
         """
-        self.holder.masks = dict(masks or {})
-        self.holder.signals = {}
-        try:
-            (w,) = torch.autograd.grad(self._out, self.x, grad_outputs=self.grad_outputs, retain_graph=True)
-        finally:
-            self.holder.masks = {}
-        self.signals = self.holder.signals
-        return w
+        masks = masks or {}
+        self.signals, self._owned = {}, set()
+        grads: dict[fx.Node, object] = {self._out_node: self.grad_outputs}
+        fresh: set[fx.Node] = set()
+        for node in reversed(self._order):
+            g = grads.pop(node, None)
+            if g is None:
+                continue
+            for a, ga, new in self._transpose(node, g, node in fresh, masks):
+                if a not in self._data or ga is None:
+                    continue
+                if isinstance(ga, tuple):  # (index, gradient) into a node with several outputs
+                    slots = grads.setdefault(a, {})
+                    slots[ga[0]] = slots[ga[0]] + ga[1] if ga[0] in slots else ga[1]
+                elif a in grads:
+                    grads[a] = grads[a] + ga
+                    fresh.add(a)
+                else:
+                    grads[a] = ga
+                    if new:
+                        fresh.add(a)
+        found = [grads[p] for p in self._inputs if p in grads]
+        if not found:
+            return torch.zeros_like(self.x)
+        return found[0] if len(found) == 1 else sum(found[1:], found[0])
+
+    def _transpose(self, node: fx.Node, g, owned: bool, masks: dict[str, torch.Tensor]):
+        """``(input node, gradient, freshly allocated)`` for each data input of ``node``."""
+        rule = self._rule[node]
+        kind, src = rule[0], node.args[0] if node.args else None
+        if kind == "site":
+            self.signals[rule[1]] = g
+            mask = masks.get(rule[1])
+            if mask is None:
+                return [(src, g, False)]
+            self._owned.add(rule[1])
+            return [(src, g * mask.reshape(rule[2].broadcast_shape(g.dim(), g.shape[0])), True)]
+        if kind == "relu":
+            return [(src, g.mul_(rule[1]) if owned else g * rule[1], True)]
+        if kind == "conv":
+            sub, shape = rule[1], rule[2]
+            dims = len(shape) - 2
+            shaped = g.new_empty(shape)  # only its shape is read (an expanded one would be copied)
+            out = torch.ops.aten.convolution_backward(
+                g, shaped, sub.weight, None, sub.stride, sub.padding, sub.dilation, False, [0] * dims, sub.groups,
+                [True, False, False],
+            )[0]  # fmt: skip
+            return [(src, out, True)]
+        if kind == "linear":
+            weight = rule[1].weight
+            return [(src, g.mm(weight) if g.dim() == 2 else g.matmul(weight), True)]
+        if kind == "pool":
+            idx, shape = rule[1], rule[2]
+            flat = g.new_zeros(shape[0], shape[1], shape[2] * shape[3])
+            return [(src, flat.scatter_add_(2, idx.flatten(2), g.flatten(2)).view(shape), True)]
+        if kind == "reshape":
+            return [(src, g.reshape(rule[1]), False)]
+        if kind == "getitem":
+            return [(rule[1], (rule[2], g), False)]
+        _, out, inputs, leaves = rule
+        pairs = [(out[i], v) for i, v in g.items()] if isinstance(g, dict) else [(out, g)]
+        pairs = [(o, v) for o, v in pairs if o.requires_grad]
+        if not pairs:
+            return []
+        found = torch.autograd.grad(
+            [o for o, _ in pairs], leaves, [v for _, v in pairs], retain_graph=True, allow_unused=True
+        )
+        return [(a, v, False) for a, v in zip(inputs, found)]
 
     def mask_gradients(self, tangent: torch.Tensor, masks: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """``d <W_m, tangent> / d m`` per site, ``(batch, channels)``, after a ``__call__`` with ``masks``.
 
         One forward pass of the frozen, bias-free network L_m (the masks applied) on
-        ``tangent``; each site's product with its backward signal is reduced on the way.
+        ``tangent``; each site's product with its backward signal is reduced on the way
+        (in place in the signal, which is consumed).
         """
         grads: dict[str, torch.Tensor] = {}
 
         def at_site(name: str, arriving: torch.Tensor) -> None:
-            grads[name] = _reduce(arriving * self.signals.pop(name), self.sites[name])
+            signal = self.signals.pop(name)
+            product = signal.mul_(arriving) if name in self._owned else signal * arriving
+            grads[name] = _reduce(product, self.sites[name])
 
         with torch.no_grad():
             self.adjoint(tangent, masks, at_site)
@@ -211,42 +303,60 @@ class MaskedMapping:
 
     def adjoint(self, tangent: torch.Tensor, masks: dict[str, torch.Tensor], at_site) -> None:
         """Run L_m on ``tangent``; call ``at_site(name, activation)`` as each site is reached
-        (with the activation arriving there, before its mask). Tangents are freed after their last use."""
+        (with the activation arriving there, before its mask; it is only valid during the call, as
+        the mask is then applied to it in place). Tangents are freed after their last use."""
         tangents: dict[fx.Node, object] = {}
+        fresh: set[fx.Node] = set()  # tangents allocated here, read by one node only
         for node in self.module.graph.nodes:
             if node.op == "output":
                 break
             if node.op == "placeholder":
                 tangents[node] = tangent
             elif node in self._data:
-                tangents[node] = self._tangent(node, tangents, masks, at_site)
+                tangents[node], new = self._tangent(node, tangents, fresh, masks, at_site)
+                if new and len(node.users) == 1:
+                    fresh.add(node)
             for done in self._last_use.get(node, ()):
                 tangents.pop(done, None)
+                fresh.discard(done)
 
-    def _tangent(self, node: fx.Node, tangents: dict, masks: dict[str, torch.Tensor], at_site):
+    def _tangent(self, node: fx.Node, tangents: dict, fresh: set, masks: dict[str, torch.Tensor], at_site):
+        """``(tangent of node, freshly allocated)``."""
         if node.op == "call_function":
-            return node.target(*map_arg(node.args, lambda a: tangents[a] if a in tangents else self.primal[a]))
-        sub = self.module.get_submodule(node.target)
-        if isinstance(sub, MaskSite):
+            return node.target(*map_arg(node.args, lambda a: tangents[a] if a in tangents else self.primal[a])), False
+        rule = self._rule.get(node, ("",))
+        kind = rule[0]
+        if kind == "site":
             t = tangents[node.args[0]]
             at_site(node.target, t)
             mask = masks.get(node.target)
-            return t if mask is None else t * mask.reshape(sub.broadcast_shape(t.dim(), t.shape[0]))
+            if mask is None:
+                return t, False
+            mask = mask.reshape(rule[2].broadcast_shape(t.dim(), t.shape[0]))
+            return (t.mul_(mask) if node.args[0] in fresh else t * mask), True
+        if self.ops and kind in ("relu", "conv", "linear", "pool"):
+            t = tangents[node.args[0]]
+            if kind == "relu":
+                return (t.mul_(rule[1]) if node.args[0] in fresh else t * rule[1]), True
+            if kind == "conv":
+                sub = rule[1]
+                return _CONV_FN[type(sub)](t, sub.weight, None, sub.stride, sub.padding, sub.dilation, sub.groups), True
+            if kind == "linear":
+                return F.linear(t, rule[1].weight), True
+            idx = rule[1]
+            return t.flatten(2).gather(2, idx.flatten(2)).view(idx.shape), True
+        sub = self.module.get_submodule(node.target)
         if self.ops.get(node.target) in AFFINE_OPS:
             out = sub(*map_arg(node.args, lambda a: tangents[a] if a in tangents else self.primal[a]))
             bias = self._affine_bias(node, sub, tangents)
-            return out if bias is None else out - bias
-        if node in self._gates:
-            return tangents[node.args[0]] * self._gates[node]
+            return (out, False) if bias is None else (out - bias, True)
         if node in self._linear:
             u, data, vjps = self._linear[node]
             pairs = [(v, tangents[a]) for a, v in zip(data, vjps) if v is not None]
             with torch.enable_grad():
-                (out,) = torch.autograd.grad(
-                    [v for v, _ in pairs], u, [t for _, t in pairs], retain_graph=True
-                )
-            return out
-        return self._jvp(node, sub, tangents)
+                (out,) = torch.autograd.grad([v for v, _ in pairs], u, [t for _, t in pairs], retain_graph=True)
+            return out, True
+        return self._jvp(node, sub, tangents), False
 
     def _affine_bias(self, node: fx.Node, sub: nn.Module, tangents: dict) -> torch.Tensor | None:
         """``f(0)`` of an affine node (None when it is zero), computed once."""

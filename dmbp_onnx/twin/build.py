@@ -162,11 +162,12 @@ def build_module(graph: gs.Graph, opsets: dict[str, int], mask_sites: bool = Tru
         env[tensor.name] = fx_graph.placeholder(_identifier(tensor.name, taken))
         tensor_nodes[tensor.name] = env[tensor.name].name
 
+    graph_outputs = frozenset(t.name for t in graph.outputs)
     for node in graph.nodes:
         domain = _domain(node)
         opset = opsets[domain]
         fn, since = resolve(node, opset, domain)
-        converted = fn(NodeContext(node=node, opset=opset, since_version=since))
+        converted = fn(NodeContext(node=node, opset=opset, since_version=since, graph_outputs=graph_outputs))
         mod_name = _identifier(node.name, taken)
         root.add_module(mod_name, converted.module)
         node_names[mod_name] = node.name

@@ -53,11 +53,15 @@ class NodeContext:
         The opset version the model imports for the node's domain.
     since_version : int
         The schema revision the node resolved to.
+    graph_outputs : frozenset of str
+        Names of the graph's declared outputs (an output the converter cannot compute
+        must be refused when it is one of them).
     """
 
     node: gs.Node
     opset: int
     since_version: int
+    graph_outputs: frozenset[str] = frozenset()
     _used_attrs: set[str] = field(default_factory=set)
 
     @property

@@ -4,6 +4,9 @@
 through :func:`oracle.check_twin` (twin vs onnxruntime, and twin vs the torch
 output). :func:`classify` names what disagreed after a failure, so that
 exporter/onnxruntime discrepancies are told apart from twin bugs.
+:func:`known_issue` recognises the examples that hit a failure already pinned in
+``test_regressions.py``: the fixed-seed CI test skips those (a newer hypothesis
+may draw other examples), the nightly run labels them.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import onnx
 import torch
 
 import dmbp_onnx
-from fuzz.architectures import Arch, build, sample_input
+from fuzz.architectures import Arch, Upsample, build, sample_input
 from fuzz.export import export
 from oracle import RTOL, check_twin, reference_outputs
 
@@ -57,6 +60,46 @@ def classify(arch: Arch, data: bytes) -> str:
         f"twin {'==' if _close(twin_out, torch_out) else '!='} torch, "
         f"onnxruntime {'==' if _close(ort_out, torch_out) else '!='} torch"
     )
+
+
+def known_issue(arch: Arch, exporter: str) -> str | None:
+    """The pinned regression ``arch`` runs into with ``exporter``, if any."""
+    if exporter == "dynamo" and arch.dims == 1 and any(
+        isinstance(b, Upsample) and b.mode == "linear" for b in arch.blocks
+    ):
+        return "test_dynamo_linear_upsample_1d"
+    if exporter == "legacy" and _drops_ceil_window(arch):
+        return "test_ceil_pool_last_window_in_padding_twin_matches_torch"
+    return None
+
+
+def _drops_ceil_window(arch: Arch) -> bool:
+    """Whether a ceil_mode pool drops a last window that starts in the end padding.
+
+    torch and onnxruntime's kernels drop it; ONNX shape inference before pool
+    revision 22 does not, and onnxruntime may then refuse the model.
+    """
+    hits = []
+
+    def hook(pool, inputs, _output):
+        for n in inputs[0].shape[2:]:
+            k, s, p = (_first(v) for v in (pool.kernel_size, pool.stride, pool.padding))
+            d = _first(getattr(pool, "dilation", 1))
+            span = n + 2 * p - d * (k - 1) - 1
+            hits.append(-(-span // s) * s >= n + p)
+
+    module = build(arch)
+    for sub in module.modules():
+        if isinstance(sub, (torch.nn.modules.pooling._MaxPoolNd, torch.nn.modules.pooling._AvgPoolNd)):
+            if sub.ceil_mode:
+                sub.register_forward_hook(hook)
+    with torch.no_grad():
+        module(sample_input(arch))
+    return any(hits)
+
+
+def _first(value) -> int:
+    return int(value[0] if isinstance(value, (tuple, list)) else value)
 
 
 def _close(a: np.ndarray, b: np.ndarray) -> bool:

@@ -3,7 +3,8 @@ exporters, have twins equal to onnxruntime and to torch.
 
 Fixed seed (``derandomize=True``) so CI is reproducible; the long randomized run
 is ``benchmarks/fuzz_nightly.py``. The dynamo exporter takes ~1-3 s per model,
-so it gets a few examples only.
+so it gets a few examples only. Examples that hit a failure already pinned in
+``test_regressions.py`` are skipped (``harness.known_issue``).
 """
 
 from __future__ import annotations
@@ -11,12 +12,12 @@ from __future__ import annotations
 import logging
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from fuzz.architectures import architectures
 from fuzz.export import LEGACY_OPSETS
-from fuzz.harness import check_example
+from fuzz.harness import check_example, known_issue
 
 
 
@@ -34,13 +35,15 @@ def _quiet():
     logging.disable(logging.NOTSET)
 
 
-@fuzz(20)
+@fuzz(30)
 @given(arch=architectures(), opset=st.sampled_from(LEGACY_OPSETS))
 def test_legacy_export(arch, opset):
+    assume(known_issue(arch, "legacy") is None)
     check_example(arch, "legacy", opset)
 
 
 @fuzz(3)
 @given(arch=architectures())
 def test_dynamo_export(arch):
+    assume(known_issue(arch, "dynamo") is None)
     check_example(arch, "dynamo", None)

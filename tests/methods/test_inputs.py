@@ -11,7 +11,7 @@ from torch import nn
 import dmbp_onnx
 from dmbp_onnx.errors import IneligibleModelError, InputError
 from dmbp_onnx.methods import DMBP, METHODS, Attribution, BoxTarget, Gradient
-from dmbp_onnx.methods.display import authors_display, clip_display
+from dmbp_onnx.methods.display import DISPLAY_PERCENTILE, authors_display, clip_display
 
 
 class Permute(nn.Module):
@@ -106,15 +106,28 @@ def test_box_target_on_a_score_map(channels_last):
 def test_display_recipes():
     p = np.array([[[0.0, 2.0], [-1.0, 1.0]]])
     q = np.array([[[4.0, 0.0], [0.0, -3.0]]])
-    np.testing.assert_allclose(clip_display(p, q), [[[-1.0, 0.5], [0.0, 0.25]]])
+    np.testing.assert_allclose(clip_display(p, q, percentile=100.0), [[[-1.0, 0.5], [0.0, 0.25]]])
     # without wrong-sign pixels or outliers the authors' recipe equals the clip display ...
     p, q = np.zeros((1, 50, 50)), np.zeros((1, 50, 50))
     p[0, :10, :10], q[0, 20:30, 20:30] = 1.0, 0.5
-    np.testing.assert_allclose(authors_display(p, q), clip_display(p, q))
+    np.testing.assert_allclose(authors_display(p, q), clip_display(p, q, percentile=100.0))
     # ... one wrong-sign pixel in P lifts (tints) the whole background, the clip display does not
     p[0, 49, 49] = -1.0
     assert authors_display(p, q)[0, 40, 0] > 0.4 and clip_display(p, q)[0, 40, 0] == 0
     np.testing.assert_array_equal(clip_display(np.zeros((1, 2)), np.zeros((1, 2))), np.zeros((1, 2)))
+
+
+def test_clip_display_saturates_hot_pixels():
+    p, q = np.zeros((1, 50, 50)), np.zeros((1, 50, 50))
+    p[0, :10, :10], p[0, 49, 49], q[0, 20:30, 20:30] = 1.0, 100.0, 0.5
+    shown = clip_display(p, q, percentile=99.0)  # the 99th percentile of the pooled values is 1
+    assert shown[0, 49, 49] == 1.0 and shown[0, 0, 0] == 1.0 and shown[0, 25, 25] == -0.5
+    assert clip_display(p, q, percentile=100.0)[0, 0, 0] == 0.01
+    assert clip_display(p, q)[0, 25, 25] == -1.0  # the default 97th percentile is 0.5: Q saturates too
+    # a map whose values are almost all zero falls back to its maximum, not to a zero scale
+    sparse = np.zeros((1, 50, 50))
+    sparse[0, 0, 0] = 2.0
+    assert clip_display(sparse, np.zeros_like(sparse))[0, 0, 0] == 1.0
 
 
 def test_attribution_maps_and_parts():
@@ -123,7 +136,8 @@ def test_attribution_maps_and_parts():
     np.testing.assert_array_equal(a.pixel_map(), [[[4.0, -6.0]]])
     np.testing.assert_array_equal(a.pixel_map("positive"), [[[4.0, 0.0]]])
     np.testing.assert_array_equal(a.pixel_map("negative"), [[[0.0, -6.0]]])
-    np.testing.assert_allclose(a.display(), [[[2 / 3, -1.0]]])
+    top = np.percentile([2.0, 0.0, 0.0, 3.0], DISPLAY_PERCENTILE)  # the clip display's scale
+    np.testing.assert_allclose(a.display(), [[[2 / top, -1.0]]], rtol=1e-6)
     with pytest.raises(InputError, match="unknown display recipe"):
         a.display("nope")
 

@@ -4,6 +4,7 @@ from dmbp_onnx.twin.ops import (  # noqa: F401
     activation,
     conv,
     elementwise,
+    gather,
     linear,
     norm,
     pad,

@@ -136,3 +136,37 @@ def onnx_dtype_to_torch(onnx_type: int) -> torch.dtype:
 def numpy_to_torch_dtype(dtype) -> torch.dtype:
     """The torch dtype of a numpy dtype."""
     return torch.from_numpy(np.zeros(0, dtype=np.dtype(dtype))).dtype
+
+
+NO_TORCH_ARITHMETIC = frozenset({"uint16", "uint32", "uint64"})
+"""Integer dtypes torch stores but has no add/sub/div/maximum/minimum/amax kernels for."""
+
+NO_TORCH_DTYPE = frozenset({"bfloat16", "complex64", "complex128", "str", "object"})
+"""Declared dtypes the twin never computes in (numpy or torch lacks them, or they are not numbers)."""
+
+
+def dtype_name(dtype) -> str | None:
+    """Name of an onnx-graphsurgeon tensor dtype (None when unknown).
+
+    onnx-graphsurgeon keeps the ONNX enum (an int) for types numpy lacks (bfloat16,
+    float8); those are named as ONNX names them, lower-cased.
+    """
+    from onnx import helper
+
+    if dtype is None:
+        return None
+    if isinstance(dtype, int):
+        return helper.tensor_dtype_to_string(dtype).removeprefix("TensorProto.").lower()
+    name = np.dtype(dtype).name
+    return "str" if np.dtype(dtype).kind in "OSU" else name
+
+
+def refuse_input_dtypes(ctx, refused: frozenset[str]) -> None:
+    """Raise naming the first input whose declared dtype is in ``refused`` or numpy lacks.
+
+    Only dtypes known at build time are checked (graph inputs, initializers, inferred values).
+    """
+    for index, tensor in enumerate(ctx.node.inputs):
+        name = dtype_name(tensor.dtype) if tensor.name else None
+        if name is not None and (name in refused or isinstance(tensor.dtype, int)):
+            raise ctx.fail(f"input {index} ('{tensor.name}') has dtype {name}, which is not supported")

@@ -1,14 +1,16 @@
 """Broadcasting arithmetic: Add, Sub, Mul, Div, Neg and variadic Max, Min.
 
 Revisions before 7 (legacy ``broadcast``/``axis`` attributes) are not registered,
-so such nodes are refused by the registry, naming the revision.
+so such nodes are refused by the registry, naming the revision. Inputs declared
+uint16/32/64 are refused where torch has no kernel (all but Mul), and inputs of a
+type numpy lacks (bfloat16, float8) everywhere.
 """
 
 from __future__ import annotations
 
 import torch
 
-from dmbp_onnx.twin.ops.common import ConstantsOp, bind
+from dmbp_onnx.twin.ops.common import NO_TORCH_ARITHMETIC, ConstantsOp, bind, refuse_input_dtypes
 from dmbp_onnx.twin.registry import Converted, NodeContext, converter
 
 
@@ -67,6 +69,7 @@ class Extremum(ConstantsOp):
 def _binary(op: str):
     def convert(ctx: NodeContext) -> Converted:
         ctx.check_attributes(set())
+        refuse_input_dtypes(ctx, frozenset() if op == "mul" else NO_TORCH_ARITHMETIC)
         return bind(ctx, Binary(op))
 
     convert.__doc__ = f"Convert {op.capitalize()} (numpy broadcasting)."
@@ -88,6 +91,7 @@ def convert_neg(ctx: NodeContext) -> Converted:
 def convert_max(ctx: NodeContext) -> Converted:
     """Convert variadic Max (opset 6 requires equal shapes, 8+ broadcasts: both exact here)."""
     ctx.check_attributes(set())
+    refuse_input_dtypes(ctx, NO_TORCH_ARITHMETIC)
     return bind(ctx, Extremum(largest=True))
 
 
@@ -95,4 +99,5 @@ def convert_max(ctx: NodeContext) -> Converted:
 def convert_min(ctx: NodeContext) -> Converted:
     """Convert variadic Min."""
     ctx.check_attributes(set())
+    refuse_input_dtypes(ctx, NO_TORCH_ARITHMETIC)
     return bind(ctx, Extremum(largest=False))

@@ -144,7 +144,8 @@ def _symmetric_small(pads: Sequence[int] | None, kernel: Sequence[int]) -> bool:
 
 def _indices_guard(ctx: NodeContext, module: nn.Module) -> Converted:
     if len(ctx.node.outputs) > 1 and ctx.node.outputs[1].name:
-        if ctx.node.outputs[1].outputs:
+        indices = ctx.node.outputs[1]
+        if indices.outputs or indices.name in ctx.graph_outputs:
             raise ctx.fail("the 'Indices' output is used, which is not supported")
         module = DropSecond(module)
     return Converted(module, [0])

@@ -1,9 +1,15 @@
 """ReduceMean, ReduceMax, ReduceSum: ``axes`` attribute or input by revision, ``keepdims``,
-``noop_with_empty_axes``."""
+``noop_with_empty_axes``.
+
+A reduction over an empty set gives ONNX's identity: ``-inf`` for ReduceMax (the
+type's minimum for integers, False for bool), 0 for ReduceSum and NaN for ReduceMean.
+"""
 
 from __future__ import annotations
 
-from dmbp_onnx.twin.ops.common import ConstantsOp, bind, int_list
+import torch
+
+from dmbp_onnx.twin.ops.common import NO_TORCH_ARITHMETIC, ConstantsOp, bind, int_list, refuse_input_dtypes
 from dmbp_onnx.twin.registry import Converted, NodeContext, converter
 
 
@@ -27,10 +33,24 @@ class Reduce(ConstantsOp):
             return x.mean(dim=dims, keepdim=self.keepdims)
         if self.kind == "sum":
             return x.sum(dim=dims, keepdim=self.keepdims)
+        if any(x.shape[d] == 0 for d in dims):
+            return _empty_max(x, dims, self.keepdims)
         return x.amax(dim=dims, keepdim=self.keepdims)
 
     def extra_repr(self) -> str:
         return f"{self.kind}, axes={self.axes}, keepdims={self.keepdims}, noop_empty={self.noop_empty}"
+
+
+def _empty_max(x: torch.Tensor, dims: tuple[int, ...], keepdims: bool) -> torch.Tensor:
+    """ReduceMax over ``dims`` of which one is empty: the lowest value of ``x``'s dtype."""
+    if x.dtype == torch.bool:
+        lowest = False
+    elif x.is_floating_point():
+        lowest = float("-inf")
+    else:
+        lowest = torch.iinfo(x.dtype).min
+    shape = [1 if d in dims else n for d, n in enumerate(x.shape) if keepdims or d not in dims]
+    return torch.full(shape, lowest, dtype=x.dtype, device=x.device)
 
 
 def _reduce(ctx: NodeContext, kind: str, input_since: int) -> Converted:
@@ -54,6 +74,7 @@ def convert_reduce_mean(ctx: NodeContext) -> Converted:
 @converter("ReduceMax", versions=(1, 11, 12, 13, 18, 20))
 def convert_reduce_max(ctx: NodeContext) -> Converted:
     """Convert ReduceMax (axes input from opset 18)."""
+    refuse_input_dtypes(ctx, NO_TORCH_ARITHMETIC)
     return _reduce(ctx, "max", 18)
 
 

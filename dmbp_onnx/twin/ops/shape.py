@@ -16,10 +16,12 @@ import onnx_graphsurgeon as gs
 import torch
 
 from dmbp_onnx.twin.ops.common import (
+    NO_TORCH_DTYPE,
     ConstantsOp,
     bind,
     int_list,
     onnx_dtype_to_torch,
+    refuse_input_dtypes,
 )
 from dmbp_onnx.twin.registry import Converted, NodeContext, converter
 
@@ -299,9 +301,6 @@ def convert_slice(ctx: NodeContext) -> Converted:
     return bind(ctx, Slice())
 
 
-_UNSUPPORTED_CAST = {"bfloat16", "complex64", "complex128", "str", "object"}
-
-
 class Cast(ConstantsOp):
     """``x.to(dtype)`` (float -> int truncates toward zero, as onnxruntime does)."""
 
@@ -318,15 +317,16 @@ class Cast(ConstantsOp):
 
 @converter("Cast", versions=(6, 9, 13, 19, 21, 23))
 def convert_cast(ctx: NodeContext) -> Converted:
-    """Convert Cast to a numeric or bool type (no float8/int4/string targets)."""
+    """Convert Cast between numeric or bool types (no bfloat16/float8/int4/string on either side)."""
     ctx.check_attributes({"to", "saturate"} if ctx.since_version >= 19 else {"to"})
+    refuse_input_dtypes(ctx, NO_TORCH_DTYPE)
     to = ctx.attr("to")
     ctx.attr("saturate")
     try:
         dtype = onnx_dtype_to_torch(int(to))
     except (TypeError, KeyError, ValueError):
         raise ctx.fail(f"cast target type {to} is not supported") from None
-    if str(dtype).replace("torch.", "") in _UNSUPPORTED_CAST or dtype.itemsize < 1 or dtype in (
+    if str(dtype).replace("torch.", "") in NO_TORCH_DTYPE or dtype.itemsize < 1 or dtype in (
         torch.uint16,
         torch.uint32,
         torch.uint64,
