@@ -80,7 +80,7 @@ def split_shape_ranges(graph: gs.Graph) -> None:
     if graph.opset < 15:
         return
     taken_tensors = graph.tensors()
-    taken_nodes = {n.name for n in graph.nodes}
+    taken_nodes = {n.name: n for n in graph.nodes}
     for node in list(graph.nodes):
         if node.op != "Shape" or not ({"start", "end"} & set(node.attrs)) or _domain_of(node):
             continue
@@ -97,7 +97,7 @@ def split_shape_ranges(graph: gs.Graph) -> None:
         consts = [gs.Constant(n, np.array([v], dtype=np.int64)) for n, v in zip(names[1:], bounds)]
         node.outputs[0] = full
         slice_name = _fresh_name(taken_nodes, f"{node.name}_range")
-        taken_nodes.add(slice_name)
+        taken_nodes[slice_name] = None
         graph.nodes.append(gs.Node("Slice", name=slice_name, inputs=[full, *consts], outputs=[out]))
 
 

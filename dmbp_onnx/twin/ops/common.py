@@ -149,14 +149,17 @@ def dtype_name(dtype) -> str | None:
     """Name of an onnx-graphsurgeon tensor dtype (None when unknown).
 
     onnx-graphsurgeon keeps the ONNX enum (an int) for types numpy lacks (bfloat16,
-    float8); those are named as ONNX names them, lower-cased.
+    float8); those are named as ONNX names them, lower-cased. Also names a Cast's ``to``.
     """
     from onnx import helper
 
     if dtype is None:
         return None
     if isinstance(dtype, int):
-        return helper.tensor_dtype_to_string(dtype).removeprefix("TensorProto.").lower()
+        try:
+            return helper.tensor_dtype_to_string(dtype).removeprefix("TensorProto.").lower()
+        except (KeyError, ValueError):
+            return f"onnx type {dtype}"
     name = np.dtype(dtype).name
     return "str" if np.dtype(dtype).kind in "OSU" else name
 

@@ -19,6 +19,7 @@ from dmbp_onnx.twin.ops.common import (
     NO_TORCH_DTYPE,
     ConstantsOp,
     bind,
+    dtype_name,
     int_list,
     onnx_dtype_to_torch,
     refuse_input_dtypes,
@@ -325,7 +326,8 @@ def convert_cast(ctx: NodeContext) -> Converted:
     try:
         dtype = onnx_dtype_to_torch(int(to))
     except (TypeError, KeyError, ValueError):
-        raise ctx.fail(f"cast target type {to} is not supported") from None
+        name = dtype_name(to) if isinstance(to, int) else "not a type"
+        raise ctx.fail(f"cast target type {to} ({name}) is not supported") from None
     if str(dtype).replace("torch.", "") in NO_TORCH_DTYPE or dtype.itemsize < 1 or dtype in (
         torch.uint16,
         torch.uint32,

@@ -80,3 +80,35 @@ def test_legacy_broadcast_revision_refused():
                        opset=6)
     with pytest.raises(UnsupportedOpError, match=r"Add \(opset 6\) at node 'old_add'"):
         check_twin(model)
+
+
+def _typed_model(op: str, dtype: int, opset: int, runtime_second: bool = True):
+    value = helper.make_tensor_value_info
+    second = [value("b", dtype, [3])] if runtime_second else []
+    inits = [] if runtime_second else [helper.make_tensor("b", dtype, [3], [1, 2, 3])]
+    node = helper.make_node(op, ["a", "b"], ["y"], name=f"{op.lower()}_typed")
+    return make_model([node], [value("a", dtype, [3]), *second], [value("y", dtype, [3])], inits, opset=opset)
+
+
+@pytest.mark.parametrize("op", ["Add", "Sub", "Div", "Max", "Min"])
+@pytest.mark.parametrize("dtype", [TensorProto.UINT16, TensorProto.UINT32, TensorProto.UINT64])
+@pytest.mark.parametrize("runtime_second", [True, False], ids=["inputs", "constant"])
+def test_unsigned_inputs_without_torch_kernels_are_refused(op, dtype, runtime_second):
+    name = helper.tensor_dtype_to_np_dtype(dtype).name
+    model = _typed_model(op, dtype, 14 if op in ("Add", "Sub", "Div") else 13, runtime_second)
+    a = np.array([7, 1, 9], helper.tensor_dtype_to_np_dtype(dtype))
+    with pytest.raises(UnsupportedOpError, match=rf"{op} \(opset 1[34]\) at node '{op.lower()}_typed'.*dtype {name}"):
+        check_twin(model, [a, a] if runtime_second else [a])
+
+
+@pytest.mark.parametrize("dtype", [TensorProto.UINT16, TensorProto.UINT32, TensorProto.UINT64])
+def test_unsigned_mul_wraps_like_onnxruntime(dtype):
+    np_type = helper.tensor_dtype_to_np_dtype(dtype)
+    big = np.array([np.iinfo(np_type).max, 3, 0], np_type)
+    check_twin(_typed_model("Mul", dtype, 14), [big, np.array([2, 5, 9], np_type)])
+
+
+@pytest.mark.parametrize("dtype", [TensorProto.BFLOAT16, TensorProto.FLOAT8E4M3FN])
+def test_inputs_of_types_numpy_lacks_are_refused(dtype):
+    with pytest.raises(UnsupportedOpError, match=r"Mul \(opset 14\) at node 'mul_typed'.*dtype (bfloat16|float8)"):
+        check_twin(_typed_model("Mul", dtype, 14))

@@ -1,7 +1,7 @@
 """MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool."""
 
 import pytest
-from onnx import helper
+from onnx import TensorProto, helper
 from torch import nn
 
 from dmbp_onnx.errors import UnsupportedOpError
@@ -85,6 +85,17 @@ def test_maxpool_unused_indices(revision, case):
     model = make_model(nodes, [float_input("x", (1, 2, 4, 4))], [float_input("z", (1, 2, 3, 3))],
                        opset=opset_for("MaxPool", revision))
     check(model)
+
+
+@pytest.mark.parametrize("revision,case", cases("MaxPool", ["indices_declared"], since=8))
+def test_maxpool_indices_declared_as_graph_output_is_refused(revision, case):
+    # The Indices output used to come back as None when it was a declared graph output.
+    node = helper.make_node("MaxPool", ["x"], ["y", "idx"], name="mp_out", kernel_shape=[2, 2])
+    idx = helper.make_tensor_value_info("idx", TensorProto.INT64, (1, 2, 3, 3))
+    opset = opset_for("MaxPool", revision)
+    model = make_model([node], [float_input("x", (1, 2, 4, 4))], [float_input("y", (1, 2, 3, 3)), idx], opset=opset)
+    with pytest.raises(UnsupportedOpError, match=rf"MaxPool \(opset {opset}\) at node 'mp_out'.*Indices"):
+        check(model)
 
 
 def test_maxpool_refusals():

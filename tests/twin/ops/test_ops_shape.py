@@ -88,6 +88,32 @@ def test_shape(revision, case):
     assert twin.forward_all(torch.zeros(2, 3, 4, 5))[0].dtype == torch.int64
 
 
+SHAPE_RANGES = {"start": {"start": 1}, "end": {"end": -1}, "start_end": {"start": 1, "end": 3},
+                "negative": {"start": -3, "end": -1}, "empty": {"start": 3, "end": 1}, "clamped": {"start": -9, "end": 9}}
+
+
+@pytest.mark.parametrize("revision,case", cases("Shape", SHAPE_RANGES, since=15))
+def test_shape_range_of_a_static_input_folds_to_the_range(revision, case):
+    # onnx-graphsurgeon 0.6.1 folded Shape(start, end) of a static input to the full shape.
+    nodes = [helper.make_node("Shape", ["x"], ["s"], name="shape", **SHAPE_RANGES[case]),
+             helper.make_node("Cast", ["s"], ["y"], name="cast", to=TensorProto.FLOAT)]
+    twin = check(_int_model(nodes, (2, 3, 4, 5), None, opset_for("Shape", revision)))
+    assert "Shape" not in [n.op for n in twin.clean_graph.graph.nodes]
+
+
+@pytest.mark.parametrize("attrs,index", [({"start": 1}, 1), ({"start": 0, "end": 2}, 0), ({"end": -1}, 0)])
+def test_shape_range_of_a_dynamic_input_never_bakes_in_the_batch(attrs, index):
+    # Shape(start, end) -> Gather(index): only the dims the range keeps decide what folds.
+    nodes = [helper.make_node("Shape", ["x"], ["s"], name="shape", **attrs),
+             helper.make_node("Gather", ["s", "i"], ["g"], name="gather", axis=0),
+             helper.make_node("Cast", ["g"], ["y"], name="cast", to=TensorProto.FLOAT)]
+    model = _int_model(nodes, ("N", 3, 4, 5), None, 17, inits=[init("i", _i64(index))])
+    twin = check(model, [randn(2, 3, 4, 5)])
+    check(model, [randn(7, 3, 4, 5)])
+    expected = ([7, 3, 4, 5][attrs.get("start", 0):attrs.get("end")])[index]
+    assert twin(torch.zeros(7, 3, 4, 5)).item() == expected
+
+
 @pytest.mark.parametrize("revision,case", cases("Gather", ["scalar", "vector", "negative", "matrix"]))
 def test_gather(revision, case):
     idx = {"scalar": _i64(1), "vector": _i64([2, 0]), "negative": _i64([-1, 0]), "matrix": _i64([[0, 1], [2, 2]])}
@@ -141,6 +167,24 @@ def test_cast_refuses_exotic_types(to):
     node = helper.make_node("Cast", ["x"], ["y"], name="to_exotic", to=to)
     model = _int_model([node], (2,), (2,), 21, to)
     with pytest.raises(UnsupportedOpError, match=r"Cast \(opset 21\) at node 'to_exotic'.*type"):
+        check_twin(model)
+
+
+@pytest.mark.parametrize("source", [TensorProto.BFLOAT16, TensorProto.FLOAT8E4M3FN, TensorProto.FLOAT8E5M2FNUZ])
+@pytest.mark.parametrize("opset", [13, 21])
+def test_cast_refuses_sources_numpy_lacks(source, opset):
+    name = helper.tensor_dtype_to_string(source).removeprefix("TensorProto.").lower()
+    node = helper.make_node("Cast", ["x"], ["y"], name="from_exotic", to=TensorProto.FLOAT)
+    value = helper.make_tensor_value_info
+    model = make_model([node], [value("x", source, [2])], [float_input("y", [2])], opset=opset)
+    with pytest.raises(UnsupportedOpError, match=rf"Cast \(opset {opset}\) at node 'from_exotic'.*dtype {name}"):
+        check_twin(model)
+
+
+def test_cast_refuses_a_bfloat16_target():
+    node = helper.make_node("Cast", ["x"], ["y"], name="to_bf16", to=TensorProto.BFLOAT16)
+    model = _int_model([node], (2,), (2,), 21, TensorProto.BFLOAT16)
+    with pytest.raises(UnsupportedOpError, match=r"Cast \(opset 21\) at node 'to_bf16'.*bfloat16"):
         check_twin(model)
 
 
