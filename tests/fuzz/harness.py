@@ -16,7 +16,7 @@ import onnx
 import torch
 
 import dmbp_onnx
-from fuzz.architectures import Arch, Upsample, build, sample_input
+from fuzz.architectures import Arch, build, sample_input
 from fuzz.export import export
 from oracle import RTOL, check_twin, reference_outputs
 
@@ -64,10 +64,6 @@ def classify(arch: Arch, data: bytes) -> str:
 
 def known_issue(arch: Arch, exporter: str) -> str | None:
     """The pinned regression ``arch`` runs into with ``exporter``, if any."""
-    if exporter == "dynamo" and arch.dims == 1 and any(
-        isinstance(b, Upsample) and b.mode == "linear" for b in arch.blocks
-    ):
-        return "test_dynamo_linear_upsample_1d"
     if exporter == "legacy" and _drops_ceil_window(arch):
         return "test_ceil_pool_last_window_in_padding_twin_matches_torch"
     return None
