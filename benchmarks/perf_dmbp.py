@@ -7,8 +7,13 @@ as a twin. Measured on CPU, one process, interleaved repetitions, medians:
   divided by one plain (no-grad) forward pass of the same batch (goal <= 4.5); the
   shared 2-core machine makes single timings noisy, so each repetition takes the best
   of 5 forwards, and ``_best_of_each`` divides the best iteration time by the best forward;
+* the same ratio with the mapping's two passes in channels-last layout
+  (``MaskedMapping(channels_last=True)``, not DMBP's default: results equal up to the
+  convolutions' rounding, not bit for bit), timed in the same repetitions;
 * ``fast_vs_reference``: speed-up of the fast path over ``benchmarks/dmbp_reference.py``
-  (goal >= 1.7) and the peak torch CPU memory of both (torch profiler allocation events);
+  (goal >= 1.7) and the peak torch CPU memory of both (torch profiler allocation events;
+  goal: the fast path's lower), with DMBP's automatic chunk size (which runs one probe
+  forward pass) and with ``batch_size`` given;
 * images/s at batch 1, 8 and 32 with a few iterations, and extrapolated to 200 iterations;
 * on CUDA, when available: a ResNet50-sized twin at 224x224, 200 iterations, images/s
   batched and one image at a time.
@@ -19,6 +24,8 @@ Writes ``benchmarks/results/perf_dmbp.json``. Run: ``python benchmarks/perf_dmbp
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import io
 import json
 import platform
@@ -34,6 +41,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import dmbp_onnx  # noqa: E402
+import dmbp_onnx.methods.dmbp as dmbp_module  # noqa: E402
 from dmbp_onnx.methods import DMBP  # noqa: E402
 from dmbp_reference import reference_dmbp  # noqa: E402
 
@@ -125,6 +133,17 @@ def peak_cpu_bytes(fn) -> int:
     return int(peak)
 
 
+@contextlib.contextmanager
+def channels_last_passes():
+    """DMBP with its :class:`MaskedMapping` built with ``channels_last=True``."""
+    original = dmbp_module.MaskedMapping
+    dmbp_module.MaskedMapping = functools.partial(original, channels_last=True)
+    try:
+        yield
+    finally:
+        dmbp_module.MaskedMapping = original
+
+
 def per_iteration(twin, x: torch.Tensor, iterations: int, device: torch.device) -> tuple[float, float]:
     """``(seconds per iteration, setup seconds)`` of DMBP: runs with ``iterations`` and with 0."""
     full = clock(lambda: DMBP(twin, iterations=iterations, device=str(device), batch_size=len(x)).attribute(x), device)
@@ -139,19 +158,24 @@ def cpu_section(repeats: int, iterations: int, batches: tuple[int, ...]) -> dict
     device = torch.device("cpu")
     x8 = torch.randn(8, 3, size, size)
     DMBP(twin, iterations=2, device="cpu").attribute(x8[:2])  # warm-up (lazy imports, allocator)
-    ratios, forwards, its, fast_times, ref_times = [], [], [], [], []
+    ratios, forwards, its, fast_times, ref_times, ratios_cl, its_cl = [], [], [], [], [], [], []
     for _ in range(repeats):
         with torch.no_grad():
             forward = min(clock(lambda: twin(x8), device) for _ in range(5))
         it, _ = per_iteration(twin, x8, iterations, device)
+        with channels_last_passes():
+            it_cl, _ = per_iteration(twin, x8, iterations, device)
         ratios.append(it / forward)
+        ratios_cl.append(it_cl / forward)
         forwards.append(forward)
         its.append(it)
+        its_cl.append(it_cl)
         xr = x8[:2]
         fast_times.append(clock(lambda: DMBP(twin, iterations=iterations, device="cpu").attribute(xr), device))
         ref_times.append(clock(lambda: reference_dmbp(twin, xr, iterations=iterations), device))
     xr = x8[:2]
     fast_peak = peak_cpu_bytes(lambda: DMBP(twin, iterations=3, device="cpu").attribute(xr))
+    fixed_peak = peak_cpu_bytes(lambda: DMBP(twin, iterations=3, device="cpu", batch_size=2).attribute(xr))
     ref_peak = peak_cpu_bytes(lambda: reference_dmbp(twin, xr, iterations=3))
     throughput = {}
     for batch in batches:
@@ -170,11 +194,15 @@ def cpu_section(repeats: int, iterations: int, batches: tuple[int, ...]) -> dict
         "iteration_over_forward_batch8": statistics.median(ratios),
         "iteration_over_forward_all": ratios,
         "iteration_over_forward_best_of_each": min(its) / min(forwards),
+        "iteration_over_forward_batch8_channels_last": statistics.median(ratios_cl),
+        "iteration_over_forward_channels_last_all": ratios_cl,
+        "iteration_over_forward_channels_last_best_of_each": min(its_cl) / min(forwards),
         "forward_seconds_batch8": min(forwards),
         "fast_vs_reference_speedup_batch2": statistics.median(r / f for r, f in zip(ref_times, fast_times)),
         "fast_seconds_batch2": statistics.median(fast_times),
         "reference_seconds_batch2": statistics.median(ref_times),
         "peak_cpu_mb_fast_batch2": fast_peak / 2**20,
+        "peak_cpu_mb_fast_batch2_given_batch_size": fixed_peak / 2**20,
         "peak_cpu_mb_reference_batch2": ref_peak / 2**20,
         "throughput": throughput,
     }
@@ -203,11 +231,11 @@ def gpu_section(batch: int = 16, iterations: int = 200) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="one repetition, 3 iterations (smoke run)")
+    parser.add_argument("--quick", action="store_true", help="one repetition, 5 iterations (smoke run)")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    repeats, iterations = (1, 5) if args.quick else (3, 10)
+    repeats, iterations = (1, 5) if args.quick else (5, 10)
     result = {
         "torch": torch.__version__,
         "machine": platform.processor() or platform.machine(),

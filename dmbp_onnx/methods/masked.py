@@ -2,9 +2,10 @@
 
 W_m (dmbp-method.md §2) is the input gradient with every filter's backward signal
 scaled by a mask. The forward pass at x is run once and keeps only what the two
-linear passes of an iteration need (§4): ReLU gates as booleans, max-pool
-selections as indices, the input shapes of convolutions; the activations
-themselves are freed as soon as the forward pass is done with them. Per iteration:
+linear passes of an iteration need (§4): ReLU gates as 0/1 values (multiplying by
+them is much faster than masking with booleans), max-pool selections as indices, the
+input shapes of convolutions; the activations themselves are freed as soon as the
+forward pass is done with them. Per iteration:
 
 * :meth:`MaskedMapping.__call__` — one transpose (backward) pass, walking the
   twin's fx graph backwards, gives W_m and the backward signal ``g_l`` arriving at
@@ -26,6 +27,7 @@ BatchNormalization, Add, pooling by averages, reshapes, ...) as ``f(t) - f(0)``
 (``f(0)``, the bias, computed once; convolutions and linear layers simply drop
 their bias), through ReLU and max-pool by the recorded gates and selections, and
 through every other node (Clip, Max, ...) by its exact Jacobian-vector product.
+Products and masks are applied in place wherever the tensor is the pass's own.
 """
 
 from __future__ import annotations
@@ -74,6 +76,12 @@ class MaskedMapping:
     ops : dict of str to str, optional
         Submodule name -> ONNX op type; without it the adjoint takes every node's exact
         JVP at the recorded primal inputs (which are then all kept).
+    channels_last : bool
+        Run the two linear passes on 4-D activations in channels-last layout (the forward
+        pass at ``x``, hence every gate and max-pool choice, stays the twin's own). Measured
+        on CPU: iterations ~6 % faster; the results then equal the default layout's up to
+        the convolutions' rounding, not bit for bit (W_m for unit masks is no longer
+        autograd's gradient exactly), so it is off by default.
 
     Attributes
     ----------
@@ -89,8 +97,15 @@ class MaskedMapping:
         After a call: the backward signal arriving at each site (before its mask).
     """
 
-    def __init__(self, module: fx.GraphModule, x: torch.Tensor, selector, ops: dict[str, str] | None = None) -> None:
-        self.module, self.ops = module, dict(ops or {})
+    def __init__(
+        self,
+        module: fx.GraphModule,
+        x: torch.Tensor,
+        selector,
+        ops: dict[str, str] | None = None,
+        channels_last: bool = False,
+    ) -> None:
+        self.module, self.ops, self.channels_last = module, dict(ops or {}), bool(channels_last)
         self.x = x.detach()
         self.sites: dict[str, MaskSite] = {}
         self.primal: dict[fx.Node, object] = {}
@@ -162,7 +177,8 @@ class MaskedMapping:
             return self._fallback(node, sub, data)
         if kind is nn.ReLU:
             out = sub(h)
-            self._rule[node] = ("relu", (out > 0).to(out.dtype))  # multiplying by it is the fastest
+            gate = (out > 0).to(out.dtype)  # multiplying by it is faster than masked_fill or bool
+            self._rule[node] = ("relu", gate.contiguous(memory_format=self._format(gate)))
             return out
         if kind in _CONV_FN and sub.padding_mode == "zeros" and not isinstance(sub.padding, str) and len(args) == 1:
             self._rule[node] = ("conv", sub, h.shape)
@@ -172,7 +188,7 @@ class MaskedMapping:
             return sub(h)
         if kind is nn.MaxPool2d and not sub.return_indices and h.dim() == 4 and len(args) == 1:
             out, idx = F.max_pool2d(h, sub.kernel_size, sub.stride, sub.padding, sub.dilation, sub.ceil_mode, True)
-            self._rule[node] = ("pool", idx, h.shape)
+            self._rule[node] = ("pool", idx.contiguous(memory_format=self._format(idx)), h.shape)
             return out
         if kind in (Flatten, Reshape):
             out = sub(*args)
@@ -238,7 +254,12 @@ class MaskedMapping:
         found = [grads[p] for p in self._inputs if p in grads]
         if not found:
             return torch.zeros_like(self.x)
-        return found[0] if len(found) == 1 else sum(found[1:], found[0])
+        w = found[0] if len(found) == 1 else sum(found[1:], found[0])
+        return w.contiguous()
+
+    def _format(self, t: torch.Tensor) -> torch.memory_format:
+        """The layout the passes use for ``t``."""
+        return torch.channels_last if self.channels_last and t.dim() == 4 else torch.contiguous_format
 
     def _transpose(self, node: fx.Node, g, owned: bool, masks: dict[str, torch.Tensor]):
         """``(input node, gradient, freshly allocated)`` for each data input of ``node``."""
@@ -249,14 +270,17 @@ class MaskedMapping:
             mask = masks.get(rule[1])
             if mask is None:
                 return [(src, g, False)]
-            self._owned.add(rule[1])
+            self._owned.add(rule[1])  # the masked signal passed on is a new tensor
             return [(src, g * mask.reshape(rule[2].broadcast_shape(g.dim(), g.shape[0])), True)]
         if kind == "relu":
             return [(src, g.mul_(rule[1]) if owned else g * rule[1], True)]
         if kind == "conv":
             sub, shape = rule[1], rule[2]
             dims = len(shape) - 2
-            shaped = g.new_empty(shape)  # only its shape is read (an expanded one would be copied)
+            layout = self._format(g)
+            g = g.contiguous(memory_format=layout)
+            # only its shape and layout are read (an expanded one would be copied)
+            shaped = torch.empty(shape, dtype=g.dtype, device=g.device, memory_format=layout)
             out = torch.ops.aten.convolution_backward(
                 g, shaped, sub.weight, None, sub.stride, sub.padding, sub.dilation, False, [0] * dims, sub.groups,
                 [True, False, False],
@@ -265,10 +289,15 @@ class MaskedMapping:
         if kind == "linear":
             weight = rule[1].weight
             return [(src, g.mm(weight) if g.dim() == 2 else g.matmul(weight), True)]
-        if kind == "pool":
+        if kind == "pool":  # scatter-add: overlapping windows may select a value repeatedly
             idx, shape = rule[1], rule[2]
-            flat = g.new_zeros(shape[0], shape[1], shape[2] * shape[3])
-            return [(src, flat.scatter_add_(2, idx.flatten(2), g.flatten(2)).view(shape), True)]
+            last = self.channels_last
+            flat_g, dim = _spatial(g.contiguous(memory_format=self._format(g)), last)
+            flat_i, _ = _spatial(idx, last)
+            size = list(flat_i.shape)
+            size[dim] = shape[2] * shape[3]
+            flat = g.new_zeros(size).scatter_add_(dim, flat_i, flat_g)
+            return [(src, _unspatial(flat, shape, last), True)]
         if kind == "reshape":
             return [(src, g.reshape(rule[1]), False)]
         if kind == "getitem":
@@ -311,7 +340,7 @@ class MaskedMapping:
             if node.op == "output":
                 break
             if node.op == "placeholder":
-                tangents[node] = tangent
+                tangents[node] = tangent.contiguous(memory_format=self._format(tangent))
             elif node in self._data:
                 tangents[node], new = self._tangent(node, tangents, fresh, masks, at_site)
                 if new and len(node.users) == 1:
@@ -339,12 +368,13 @@ class MaskedMapping:
             if kind == "relu":
                 return (t.mul_(rule[1]) if node.args[0] in fresh else t * rule[1]), True
             if kind == "conv":
-                sub = rule[1]
+                sub, t = rule[1], t.contiguous(memory_format=self._format(t))
                 return _CONV_FN[type(sub)](t, sub.weight, None, sub.stride, sub.padding, sub.dilation, sub.groups), True
             if kind == "linear":
                 return F.linear(t, rule[1].weight), True
-            idx = rule[1]
-            return t.flatten(2).gather(2, idx.flatten(2)).view(idx.shape), True
+            idx, layout = rule[1], self.channels_last
+            flat_t, dim = _spatial(t.contiguous(memory_format=self._format(t)), layout)
+            return _unspatial(flat_t.gather(dim, _spatial(idx, layout)[0]), idx.shape, layout), True
         sub = self.module.get_submodule(node.target)
         if self.ops.get(node.target) in AFFINE_OPS:
             out = sub(*map_arg(node.args, lambda a: tangents[a] if a in tangents else self.primal[a]))
@@ -382,6 +412,21 @@ class MaskedMapping:
 
         _, out = torch.func.jvp(f, primals, directions)
         return out
+
+
+def _spatial(t: torch.Tensor, channels_last: bool) -> tuple[torch.Tensor, int]:
+    """A 4-D tensor's positions flattened, as a view: ``(N, C, H*W)`` (dim 2), or
+    ``(N, H*W, C)`` (dim 1) in channels-last layout."""
+    if channels_last:
+        return t.permute(0, 2, 3, 1).reshape(t.shape[0], -1, t.shape[1]), 1
+    return t.reshape(t.shape[0], t.shape[1], -1), 2
+
+
+def _unspatial(flat: torch.Tensor, shape, channels_last: bool) -> torch.Tensor:
+    """Inverse of :func:`_spatial` for a tensor of ``shape`` (N, C, H, W)."""
+    if channels_last:
+        return flat.view(shape[0], shape[2], shape[3], shape[1]).permute(0, 3, 1, 2)
+    return flat.view(shape)
 
 
 def _carries_data(node: fx.Node, value: object, data: set) -> bool:

@@ -190,8 +190,9 @@ def test_fast_path_equals_reference_on_a_residual_net():
         model.body[1].running_var.uniform_(0.5, 2.0)
     twin = dmbp_onnx.load(export(model, (3, 12, 12)))
     x = torch.randn(2, 3, 12, 12)
-    fast = DMBP(twin, iterations=ITER, device="cpu").attribute(x)
-    ref = reference_dmbp(twin, x, iterations=ITER)
+    method = DMBP(twin, iterations=ITER, device="cpu")  # default objective and weights
+    fast = method.attribute(x)
+    ref = reference_dmbp(twin, x, iterations=ITER, objective=method.objective, alpha=method.alpha, lam=method.lam)
     torch.testing.assert_close(fast.extras["loss_history"], ref["loss_history"], rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(fast.extras["w_pos"], ref["w_pos"], rtol=1e-5, atol=1e-7)
     torch.testing.assert_close(fast.extras["w_neg"], ref["w_neg"], rtol=1e-5, atol=1e-7)
@@ -212,3 +213,44 @@ def test_adjoint_without_op_types_uses_exact_jvps(net, images):
         results.append(mapping.mask_gradients(tangent, masks))
     for name in masks:
         torch.testing.assert_close(results[0][name], results[1][name], rtol=1e-5, atol=1e-6)
+
+
+def _residual_twin():
+    from conftest import export
+
+    import dmbp_onnx
+
+    torch.manual_seed(5)
+    return dmbp_onnx.load(export(_Residual().eval(), (3, 12, 12)))
+
+
+@pytest.mark.parametrize("residual", [False, True])
+def test_channels_last_passes_equal_the_default_layout(net, images, residual):
+    # the residual net has an overlapping 3x3/2 max-pool and nodes without a hand-written transpose
+    twin = _residual_twin() if residual else net[1]
+    nodes = {n.name: n.op for n in twin.clean_graph.graph.nodes}
+    ops = {sub: nodes[name] for sub, name in twin.node_names.items()}
+    selector = lambda out: resolve_targets(out, None)[1]  # noqa: E731
+    mappings = [MaskedMapping(twin.module, images, selector, ops, channels_last=c) for c in (False, True)]
+    g = torch.Generator().manual_seed(11)
+    masks = {name: torch.rand(3, c, generator=g) for name, c in mappings[0].channels.items()}
+    tangent = torch.randn(images.shape, generator=g)
+    results = []
+    for mapping in mappings:
+        w = mapping(masks)
+        assert w.is_contiguous()
+        results.append((w, mapping.mask_gradients(tangent, masks)))
+    torch.testing.assert_close(results[1][0], results[0][0], rtol=1e-4, atol=1e-6)
+    for name in masks:
+        torch.testing.assert_close(results[1][1][name], results[0][1][name], rtol=1e-4, atol=1e-5)
+
+
+def test_typed_mapping_frees_the_activations(net, images):
+    _, twin = net
+    nodes = {n.name: n.op for n in twin.clean_graph.graph.nodes}
+    ops = {sub: nodes[name] for sub, name in twin.node_names.items()}
+    mapping = MaskedMapping(twin.module, images, lambda out: resolve_targets(out, None)[1], ops)
+    kept = [value for value in mapping.primal.values() if isinstance(value, torch.Tensor)]
+    assert all(t.numel() < images[0].numel() for t in kept)  # weights and shapes only, no activation
+    w = mapping(None)
+    assert torch.equal(mapping(None), w)  # repeated passes leave the recorded state unchanged
