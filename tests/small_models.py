@@ -1,8 +1,13 @@
-"""Small hand-built ONNX models shared by the CLI and audit tests."""
+"""Small ONNX models shared by the tests: hand-built ones and a torch export helper."""
+
+import io
+import warnings
 
 import numpy as np
 import onnx
+import torch
 from onnx import helper
+from torch import nn
 
 from oracle import float_input, init, make_model
 
@@ -26,3 +31,15 @@ def conv_net(sigmoid: bool = False) -> onnx.ModelProto:
         init("wf", rng.standard_normal((4, 6)).astype(np.float32)),
     ]
     return make_model(nodes, [float_input("x", ["N", 3, 8, 8])], [float_input("y", ["N", 4])], inits)
+
+
+def export(model: nn.Module, shape: tuple, **kwargs) -> bytes:
+    """Legacy-export ``model`` with a dynamic batch axis into ONNX bytes."""
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model.eval(), torch.randn(1, *shape), buffer, dynamo=False, input_names=["x"],
+            output_names=["y"], dynamic_axes={"x": {0: "n"}, "y": {0: "n"}}, **kwargs,
+        )  # fmt: skip
+    return buffer.getvalue()

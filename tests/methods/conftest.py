@@ -2,26 +2,12 @@
 
 from __future__ import annotations
 
-import io
-import warnings
-
 import pytest
 import torch
 from torch import nn
 
 import dmbp_onnx
-
-
-def export(model: nn.Module, shape: tuple, **kwargs) -> bytes:
-    """Legacy-export ``model`` with a dynamic batch axis into ONNX bytes."""
-    buffer = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            model.eval(), torch.randn(1, *shape), buffer, dynamo=False, input_names=["x"],
-            output_names=["y"], dynamic_axes={"x": {0: "n"}, "y": {0: "n"}}, **kwargs,
-        )  # fmt: skip
-    return buffer.getvalue()
+from small_models import export
 
 
 def small_net() -> nn.Sequential:

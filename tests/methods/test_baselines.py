@@ -7,7 +7,7 @@ import types
 
 import pytest
 import torch
-from conftest import export
+from small_models import export
 from torch import nn
 
 import dmbp_onnx

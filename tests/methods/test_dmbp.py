@@ -179,7 +179,7 @@ class _Residual(nn.Module):
 
 
 def test_fast_path_equals_reference_on_a_residual_net():
-    from conftest import export
+    from small_models import export
 
     import dmbp_onnx
 
@@ -216,7 +216,7 @@ def test_adjoint_without_op_types_uses_exact_jvps(net, images):
 
 
 def _residual_twin():
-    from conftest import export
+    from small_models import export
 
     import dmbp_onnx
 
