@@ -57,7 +57,7 @@ class ExplainRequest:
     device : str
         ``"auto"``, ``"cpu"`` or ``"cuda"``.
     batch_size : int
-        Images per batch (validation and attribution).
+        Images per batch (validation and attribution); a model declaring a fixed batch uses that.
     out : pathlib.Path
         Output folder.
     size, layout, scale, mean, std
@@ -228,7 +228,9 @@ def explain(request: ExplainRequest) -> ExplainReport:
     out.mkdir(parents=True, exist_ok=True)
     results, validations, timings = [], [], {name: 0.0 for name in methods}
     bar = tqdm(total=len(items), unit="image", desc="explain", disable=not request.progress)
-    for start, batch in _batches(items, request.batch_size):
+    from dmbp_onnx.methods.base import static_batch
+
+    for start, batch in _batches(items, static_batch(twin) or request.batch_size):
         x = torch.from_numpy(np.concatenate([item[1] for item in batch]).astype(np.float32))
         validations.append(_validate(twin, x, device, request.force))
         with torch.no_grad():

@@ -94,6 +94,18 @@ class Attribution:
         return fn(p.double().numpy(), q.double().numpy()).astype(np.float32)
 
 
+def static_batch(twin) -> int | None:
+    """The batch size the model's first input declares, or None when the batch axis is dynamic.
+
+    Exporters bake a fixed batch into constants (Reshape targets, Resize sizes), so a
+    model declaring batch 1 cannot run other batch sizes.
+    """
+    shape = twin.inputs[0].shape
+    if shape and isinstance(shape[0], int) and shape[0] > 0:
+        return int(shape[0])
+    return None
+
+
 def resolve_device(device: str | torch.device) -> torch.device:
     """``"auto"`` is CUDA when available, else CPU."""
     if isinstance(device, str) and device == "auto":
@@ -159,7 +171,7 @@ class Method:
     def validate_input(self, x) -> torch.Tensor:
         """Check ``x`` against the declared input and return it as a CPU float32 tensor.
 
-        Dimension 0 is the batch and always free; other dimensions must equal the
+        Dimension 0 is the batch, free unless the model declares a fixed one; other dimensions must equal the
         declared ones unless those are dynamic.
 
         Raises
@@ -189,6 +201,12 @@ class Method:
                 )
         if x.shape[0] == 0:
             raise InputError(f"input '{spec.name}' is an empty batch {tuple(x.shape)}")
+        fixed = static_batch(self.twin)
+        if fixed is not None and x.shape[0] != fixed:
+            raise InputError(
+                f"input '{spec.name}' has batch {x.shape[0]} but the model declares a fixed batch of "
+                f"{fixed} {expected}; pass {fixed} image(s) at a time or re-export with a dynamic batch axis"
+            )
         x = x.detach().to("cpu", torch.float32)
         if not torch.isfinite(x).all():
             raise InputError(f"input '{spec.name}' of shape {tuple(x.shape)} contains NaN or Inf")
