@@ -20,11 +20,11 @@ def reference_dmbp(
     twin,
     x: torch.Tensor,
     target=None,
-    iterations: int = 200,
+    iterations: int = 100,
     lr: float = 0.05,
     objective: str = "r1",
     alpha: float = 1.0,
-    lam: float = 0.0,
+    lam: float = 5.0,
     beta: float = 10.0,
 ) -> dict:
     """Run the reference loop on the twin's module (CPU) for the batch ``x``.

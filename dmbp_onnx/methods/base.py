@@ -80,8 +80,9 @@ class Attribution:
         Parameters
         ----------
         recipe : {"clip", "authors"}
-            "clip" (default): ``relu(P) - relu(Q)`` over their common maximum, with
-            P the channel mean of A+ and Q minus the channel mean of A-.
+            "clip" (default): ``relu(P) - relu(Q)`` scaled by the 98th percentile of their
+            pooled values and clipped to [-1, 1] (see :func:`~dmbp_onnx.methods.display.clip_display`),
+            with P the channel mean of A+ and Q minus the channel mean of A-.
             "authors": the DMBP authors' recipe (percentile clip, min shift), which tints
             the background when P has wrong-sign pixels (dmbp-method.md §3.7).
         """

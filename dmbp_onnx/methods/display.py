@@ -21,7 +21,7 @@ def _common_scale(p: np.ndarray, q: np.ndarray) -> np.ndarray:
 #: Percentile of the pooled values of ``relu(P)`` and ``relu(Q)`` that the default display
 #: maps to full colour (ours, chosen by eye on the demo images, docs/method.md; the authors clip at
 #: 99.99 and min-shift, see :func:`authors_display`).
-DISPLAY_PERCENTILE = 97.0
+DISPLAY_PERCENTILE = 98.0
 
 
 def clip_display(p: np.ndarray, q: np.ndarray, percentile: float = DISPLAY_PERCENTILE) -> np.ndarray:

@@ -21,7 +21,7 @@ import torch
 from tqdm import tqdm
 
 from dmbp_onnx.errors import IneligibleModelError, InputError, UnsupportedModelError
-from dmbp_onnx.methods.base import Attribution, Method
+from dmbp_onnx.methods.base import Attribution, Method, static_batch
 from dmbp_onnx.methods.masked import MaskedMapping
 from dmbp_onnx.methods.objectives import (
     OBJECTIVES,
@@ -62,7 +62,9 @@ class DMBP(Method):
     alpha : float
         Weight of the purity (wrong-sign ratio) terms; default 1 (0 and 3 measured the same).
     lam : float
-        Sparsity / mass weight, relative to the explained score; default 0 (0.01 measured the same).
+        Mask-mass weight, relative to the explained score; default 5, chosen on the demo benchmark
+        (docs/method.md): it sharpens the maps; 7 collapsed 1 of 200 maps, 10 collapsed more, and
+        larger weights empty the negative map of more images.
     beta : float
         Weight of the reconstruction term of "r2"; default 10.
     device : str
@@ -97,7 +99,7 @@ class DMBP(Method):
         lr: float = 0.05,
         objective: str = "r1",
         alpha: float = 1.0,
-        lam: float = 0.0,
+        lam: float = 5.0,
         beta: float = 10.0,
         device: str = "auto",
         batch_size: int | None = None,
@@ -158,7 +160,7 @@ class DMBP(Method):
     def _attribute(self, x: torch.Tensor, target) -> Attribution:
         n = x.shape[0]
         listed = per_image_targets(target, n)
-        size = self.chunk_size(x)
+        size = self._fixed_batch_chunk() or self.chunk_size(x)
         parts = []
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
@@ -166,6 +168,20 @@ class DMBP(Method):
                 chunk_target = listed[start : start + size] if listed is not None else target
                 parts.append(self._optimise(x[start : start + size], chunk_target))
         return _merge(parts, self, size)
+
+    def _fixed_batch_chunk(self) -> int | None:
+        """Images per chunk for a model that declares a fixed batch (the two mask sets fill it)."""
+        fixed = static_batch(self.twin)
+        if fixed is None:
+            return None
+        if fixed % 2:
+            spec = self.twin.inputs[0]
+            raise UnsupportedModelError(
+                f"input '{spec.name}' declares a fixed batch of {fixed} {tuple(spec.shape)}; DMBP runs the "
+                "positive and negative mask sets of each image as one batch of 2 per image, so it needs a "
+                "dynamic (or even) batch axis: re-export the model with a dynamic batch dimension"
+            )
+        return fixed // 2
 
     def _optimise(self, x: torch.Tensor, target: Target | Sequence[Target] | None) -> dict:
         n = x.shape[0]

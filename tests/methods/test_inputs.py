@@ -147,3 +147,19 @@ def test_options_are_reported(net):
 
     assert DMBP(net[1], iterations=7, device="cpu").options["iterations"] == 7
     assert IntegratedGradients(net[1], steps=5, device="cpu").options == {"device": "cpu", "steps": 5, "baseline": 0.0}
+
+
+def test_fixed_batch_models_are_refused_by_name_where_the_batch_cannot_fit():
+    from dmbp_onnx.errors import UnsupportedModelError
+    from small_models import conv_net
+
+    model = conv_net()
+    model.graph.input[0].type.tensor_type.shape.dim[0].ClearField("dim_param")
+    model.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 1
+    twin = dmbp_onnx.load(model)
+    x = torch.randn(1, 3, 8, 8)
+    assert dmbp_onnx.Gradient(twin).attribute(x).signed.shape == x.shape
+    with pytest.raises(InputError, match="fixed batch of 1"):
+        dmbp_onnx.Gradient(twin).attribute(torch.randn(2, 3, 8, 8))
+    with pytest.raises(UnsupportedModelError, match="fixed batch of 1"):
+        dmbp_onnx.DMBP(twin, iterations=2).attribute(x)
