@@ -4,8 +4,10 @@ One learnable mask per filter scales the gradient flowing back through that
 filter; a positive and a negative set of masks are optimised per image so that
 ``A+ = W+ * x`` carries the evidence for the target and ``A- = W- * x`` the
 evidence against it (dmbp-method.md). Both sets of every image of a chunk are
-one batch of ``2 n``: the forward pass at ``x`` is recorded once
-(:class:`MaskedMapping`), and every iteration is two linear passes (§4): one
+one batch of ``2 n`` (a model that declares a fixed batch runs the two sets as two
+mappings of ``n``, sharing one forward pass: :class:`StackedMapping`): the forward
+pass at ``x`` is recorded once (:class:`MaskedMapping`), and every iteration is two
+linear passes (§4): one
 masked backward pass giving W_m, and one adjoint forward pass of the frozen
 network on ``d loss / d W_m`` giving the mask gradients. Weights never get
 gradients, and no double backward is taken (PyTorch's conv double backward also
@@ -22,7 +24,7 @@ from tqdm import tqdm
 
 from dmbp_onnx.errors import IneligibleModelError, InputError, UnsupportedModelError
 from dmbp_onnx.methods.base import Attribution, Method, static_batch
-from dmbp_onnx.methods.masked import MaskedMapping
+from dmbp_onnx.methods.masked import MaskedMapping, StackedMapping
 from dmbp_onnx.methods.objectives import (
     OBJECTIVES,
     BoxMasks,
@@ -72,7 +74,8 @@ class DMBP(Method):
     batch_size : int, optional
         Images optimised together (each in both mask sets); by default as many as
         ``memory_budget_mb`` allows, estimated from one recorded forward pass (at most
-        ``CPU_CHUNK`` = 8 on CPU, where larger batches were slower per image).
+        ``CPU_CHUNK`` = 8 on CPU, where larger batches were slower per image). A model
+        that declares a fixed batch always uses it (each mask set then runs as that batch).
     memory_budget_mb : float
         Activation memory budget used to choose the chunk size.
     seed : int
@@ -160,7 +163,7 @@ class DMBP(Method):
     def _attribute(self, x: torch.Tensor, target) -> Attribution:
         n = x.shape[0]
         listed = per_image_targets(target, n)
-        size = self._fixed_batch_chunk() or self.chunk_size(x)
+        size = static_batch(self.twin) or self.chunk_size(x)  # validate_input saw n == a fixed batch
         parts = []
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
@@ -169,32 +172,12 @@ class DMBP(Method):
                 parts.append(self._optimise(x[start : start + size], chunk_target))
         return _merge(parts, self, size)
 
-    def _fixed_batch_chunk(self) -> int | None:
-        """Images per chunk for a model that declares a fixed batch (the two mask sets fill it)."""
-        fixed = static_batch(self.twin)
-        if fixed is None:
-            return None
-        if fixed % 2:
-            spec = self.twin.inputs[0]
-            raise UnsupportedModelError(
-                f"input '{spec.name}' declares a fixed batch of {fixed} {tuple(spec.shape)}; DMBP runs the "
-                "positive and negative mask sets of each image as one batch of 2 per image, so it needs a "
-                "dynamic (or even) batch axis: re-export the model with a dynamic batch dimension"
-            )
-        return fixed // 2
-
     def _optimise(self, x: torch.Tensor, target: Target | Sequence[Target] | None) -> dict:
         n = x.shape[0]
         xd = x.to(self.device)
         xx = torch.cat([xd, xd])
         resolved: list = []
-
-        def selector(out: torch.Tensor) -> torch.Tensor:
-            targets, sel = resolve_targets(out[:n], target)
-            resolved.extend(targets)
-            return torch.cat([sel, sel])
-
-        mapping = MaskedMapping(self.module, xx, selector, self._ops)
+        mapping = self._mapping(xd, xx, target, resolved)
         score = (mapping.output[:n] * mapping.grad_outputs[:n]).flatten(1).sum(1)
         w = mapping(None)[:n]
         stats = PlainStats.of(w * xd, self.pixels(w * xd))
@@ -223,7 +206,36 @@ class DMBP(Method):
             "magnitudes": magnitudes(w, w_pos, w_neg, xd, a[:n], a[n:], masks, stats),
         }
 
-    def _step(self, mapping: MaskedMapping, theta: dict, stats: PlainStats, xx: torch.Tensor, n: int) -> torch.Tensor:
+    def _mapping(
+        self, xd: torch.Tensor, xx: torch.Tensor, target, resolved: list
+    ) -> MaskedMapping | StackedMapping:
+        """W_m of both mask sets of ``xd``'s ``n`` images, as one mapping of batch ``2 n`` (positive set
+        first); the resolved targets are appended to ``resolved``.
+
+        A model that declares a fixed batch cannot run ``xx``: each set then has a mapping of its own at
+        batch ``n``, both sharing one recorded forward pass (:class:`StackedMapping`).
+        """
+        n = xd.shape[0]
+        if static_batch(self.twin) is None:
+
+            def selector(out: torch.Tensor) -> torch.Tensor:
+                targets, sel = resolve_targets(out[:n], target)
+                resolved.extend(targets)
+                return torch.cat([sel, sel])
+
+            return MaskedMapping(self.module, xx, selector, self._ops)
+
+        def selector_once(out: torch.Tensor) -> torch.Tensor:
+            targets, sel = resolve_targets(out, target)
+            resolved.extend(targets)
+            return sel
+
+        positive = MaskedMapping(self.module, xd, selector_once, self._ops)
+        return StackedMapping([positive, positive.fork()])
+
+    def _step(
+        self, mapping: MaskedMapping | StackedMapping, theta: dict, stats: PlainStats, xx: torch.Tensor, n: int
+    ) -> torch.Tensor:
         """Set ``theta``'s gradients for one iteration; return the loss per image (before the step).
 
         W_m comes from one masked backward pass; ``G = d loss / d W_m`` from autograd on

@@ -32,7 +32,9 @@ Products and masks are applied in place wherever the tensor is the pass's own.
 
 from __future__ import annotations
 
+import copy
 import operator
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -225,6 +227,18 @@ class MaskedMapping:
             return out.detach()
         return type(out)(o.detach() if isinstance(o, torch.Tensor) else o for o in out)
 
+    def fork(self) -> "MaskedMapping":
+        """A mapping sharing this one's recorded forward pass, with its own per-call state.
+
+        The recorded gates, selections and autograd graphs are only read by the two
+        passes, so the fork gives the same results at no extra forward pass or memory;
+        its :attr:`signals` (set by a call, consumed by :meth:`mask_gradients`) stay apart
+        from this mapping's, so the two can alternate calls with different masks.
+        """
+        other = copy.copy(self)
+        other.signals, other._owned = {}, set()
+        return other
+
     def __call__(self, masks: dict[str, torch.Tensor] | None) -> torch.Tensor:
         """W_m for ``masks`` (site name -> ``(batch, channels)``; missing sites stay at 1).
 
@@ -412,6 +426,56 @@ class MaskedMapping:
 
         _, out = torch.func.jvp(f, primals, directions)
         return out
+
+
+class StackedMapping:
+    """Mappings of consecutive parts of a batch, presented as one mapping of the whole batch.
+
+    DMBP uses it for a model that declares a fixed batch: the positive and negative
+    mask sets cannot then share one batch of twice the size, so each set has a mapping
+    of its own at the declared batch (a :meth:`MaskedMapping.fork` of the other's).
+    Masks and tangents are split along the batch axis, results concatenated.
+
+    Parameters
+    ----------
+    parts : sequence of MaskedMapping
+        The mappings, in batch order, with the same mask sites.
+
+    Attributes
+    ----------
+    x, output, grad_outputs : torch.Tensor
+        The parts' inputs, outputs and selectors, concatenated.
+    site_names : list of str
+        Mask sites in graph order.
+    channels : dict of str to int
+        Filters per site.
+    """
+
+    def __init__(self, parts: Sequence[MaskedMapping]) -> None:
+        self.parts = list(parts)
+        self.sizes = [p.x.shape[0] for p in self.parts]
+        self.x = torch.cat([p.x for p in self.parts])
+        self.output = torch.cat([p.output for p in self.parts])
+        self.grad_outputs = torch.cat([p.grad_outputs for p in self.parts])
+        self.site_names, self.channels = self.parts[0].site_names, self.parts[0].channels
+
+    def __call__(self, masks: dict[str, torch.Tensor] | None) -> torch.Tensor:
+        """W_m of the whole batch for ``masks`` (site name -> ``(batch, channels)``)."""
+        return torch.cat([p(m) for p, m in zip(self.parts, self._split(masks))])
+
+    def mask_gradients(self, tangent: torch.Tensor, masks: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``d <W_m, tangent> / d m`` per site, ``(batch, channels)``, after a call with ``masks``."""
+        found = [
+            p.mask_gradients(t, m) for p, t, m in zip(self.parts, tangent.split(self.sizes), self._split(masks))
+        ]  # fmt: skip
+        return {k: torch.cat([f[k] for f in found]) for k in found[0]}
+
+    def _split(self, masks: dict[str, torch.Tensor] | None) -> list[dict[str, torch.Tensor] | None]:
+        """Each part's masks."""
+        if not masks:
+            return [masks] * len(self.parts)
+        pieces = {k: m.split(self.sizes) for k, m in masks.items()}
+        return [{k: v[i] for k, v in pieces.items()} for i in range(len(self.parts))]
 
 
 def _spatial(t: torch.Tensor, channels_last: bool) -> tuple[torch.Tensor, int]:
