@@ -53,3 +53,11 @@ def test_craft_with_trained_weights(tmp_path: Path) -> None:
     assert expected.shape == (1, 2, 48, 64)
     twin = check_twin(onnx.load(str(path)), [x], expected=[expected])
     assert len(twin.mask_sites) == 27
+    # DMBP on a map output: masks at 1 give the twin's gradient of the boxed region score.
+    from dmbp_onnx.methods import DMBP, BoxTarget, Gradient
+
+    target = [BoxTarget(0, (10, 20, 30, 50))]
+    result = DMBP(twin, iterations=0, device="cpu").attribute(torch.from_numpy(x), target=target)
+    plain = Gradient(twin, device="cpu").attribute(torch.from_numpy(x), target=target)
+    scale = float(plain.signed.abs().max())
+    torch.testing.assert_close(result.extras["gradient"], plain.signed, rtol=1e-5, atol=1e-6 * scale)
