@@ -1,0 +1,80 @@
+"""Per image: the figures and arrays of every method, and the image's report entry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from dmbp_onnx.explain.boxes import _draw_box, _output_box
+from dmbp_onnx.explain.report import _jsonable
+from dmbp_onnx.explain.targets import _target_label
+
+#: Percentile of the pooled positive and negative pixel maps drawn at full colour in the panels.
+PANEL_PERCENTILE = 99.0
+
+
+def _evidence(attribution, k: int, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Positive and negative pixel maps of image ``k`` at ``size``, on one common scale, in [0, 1].
+
+    The scale is the :data:`PANEL_PERCENTILE`-th percentile of the pooled values of both maps
+    (their maximum when that is 0), so a few hot pixels saturate instead of washing out the rest.
+    """
+    from dmbp_onnx.preprocess import resize_map
+
+    p = np.maximum(attribution.pixel_map("positive")[k], 0.0)
+    q = np.maximum(-attribution.pixel_map("negative")[k], 0.0)
+    pooled = np.concatenate([p.ravel(), q.ravel()])
+    scale = float(np.percentile(pooled, PANEL_PERCENTILE)) or float(pooled.max()) or 1.0
+    return (resize_map(np.minimum(p / scale, 1.0), size), resize_map(np.minimum(q / scale, 1.0), size))
+
+
+def _write_outputs(out: Path, stem: str, path: Path, array: np.ndarray, original: np.ndarray, k: int,
+                   attributions: dict, target, output_shape, score: float, probs, class_names,
+                   display: str, index: int | None) -> dict[str, Any]:
+    """Figures and arrays of one image for every method; its entry of the report."""
+    from dmbp_onnx import viz
+    from dmbp_onnx.preprocess import resize_map
+
+    size = original.shape[:2]
+    name, label = _target_label(target, class_names)
+    probability = float(probs[target]) if probs is not None and isinstance(target, int) else None
+    headline = f"{label}  score {score:.3g}" + ("" if probability is None else f"  p={probability:.3f}")
+    picture = _draw_box(original, _output_box(target, output_shape, size))
+    files: dict[str, str] = {}
+    heats: dict[str, np.ndarray] = {}
+    per_method: dict[str, dict[str, Any]] = {}
+    for method, attribution in attributions.items():
+        heat = resize_map(attribution.display(display)[k], size)
+        positive, negative = _evidence(attribution, k, size)
+        heats[method] = heat
+        title = f"{method}: {headline}"
+        files[f"{method}_overlay"] = str(viz.overlay_png(picture, heat, out / f"{stem}.{method}.overlay.png", title))
+        files[f"{method}_panel"] = str(viz.panel_png(picture, positive, negative, heat,
+                                                     out / f"{stem}.{method}.panel.png", title))
+        arrays = {"input": array[0], "signed": attribution.signed[k].numpy(),
+                  "positive": attribution.positive[k].numpy(), "negative": attribution.negative[k].numpy(),
+                  "display": heat}
+        history = attribution.extras.get("loss_history")
+        if isinstance(history, torch.Tensor) and history.numel():
+            arrays["loss_history"] = history[:, k].numpy()
+            per_method[method] = {"final_loss": float(history[-1, k])}
+        npz = out / f"{stem}.{method}.npz"
+        np.savez_compressed(npz, **arrays)
+        files[f"{method}_arrays"] = str(npz)
+    if len(attributions) > 1:
+        files["comparison"] = str(viz.comparison_png(picture, heats, out / f"{stem}.comparison.png", headline))
+    return {
+        "input": str(path),
+        "index": index,
+        "target": target if isinstance(target, int) else _jsonable(target),
+        "target_name": name,
+        "target_label": label,
+        "score": score,
+        "probability": probability,
+        "probabilities": None if probs is None else probs.tolist(),
+        "methods": per_method,
+        "files": files,
+    }

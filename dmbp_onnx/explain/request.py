@@ -1,0 +1,83 @@
+"""What the explain job is asked to do: :class:`ExplainRequest` and its up-front checks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from dmbp_onnx.errors import InputError
+from dmbp_onnx.explain.inputs import IMAGE_SUFFIXES
+
+
+@dataclass
+class ExplainRequest:
+    """Everything the explain job needs; ``None`` means "use the default".
+
+    Attributes
+    ----------
+    model : pathlib.Path or None
+        ONNX file; ``None`` = the shipped demo model.
+    images : list of pathlib.Path
+        Image files or folders; empty = a shipped sample image (demo model only).
+    input_npy : pathlib.Path or None
+        A preprocessed array in the model's layout, instead of images.
+    target : str
+        ``"auto"`` (predicted class; channel 0 for map outputs), a class index or a class name.
+    box : tuple of int or None
+        ``(y0, x0, y1, x1)`` in output-map coordinates, for map outputs.
+    methods : list of str
+        Method CLI names (:data:`dmbp_onnx.methods.METHODS`).
+    iterations : int or None
+        DMBP iterations (``None``: the method's default).
+    device : str
+        ``"auto"``, ``"cpu"`` or ``"cuda"``.
+    batch_size : int
+        Images per batch (validation and attribution); a model declaring a fixed batch uses that.
+    out : pathlib.Path
+        Output folder.
+    size, layout, scale, mean, std
+        Preprocessing overrides (see :mod:`dmbp_onnx.preprocess`).
+    display : str
+        Display recipe of the signed map (``"clip"`` or ``"authors"``).
+    force : bool
+        Explain even when the twin disagrees with onnxruntime on the input.
+    progress : bool
+        Progress bars over images and DMBP iterations.
+    """
+
+    model: Path | None = None
+    images: list[Path] = field(default_factory=list)
+    input_npy: Path | None = None
+    target: str = "auto"
+    box: tuple[int, int, int, int] | None = None
+    methods: list[str] = field(default_factory=lambda: ["dmbp"])
+    iterations: int | None = None
+    device: str = "auto"
+    batch_size: int = 8
+    out: Path = Path("dmbp_out")
+    size: tuple[int, int] | None = None
+    layout: str | None = None
+    scale: float | None = None
+    mean: Sequence[float] | None = None
+    std: Sequence[float] | None = None
+    display: str = "clip"
+    force: bool = False
+    progress: bool = False
+
+
+def _check_request(request: ExplainRequest) -> None:
+    """Argument combinations that cannot work, caught before anything is loaded."""
+    if request.model is not None and request.model.suffix.lower() in IMAGE_SUFFIXES:
+        raise InputError(f"'{request.model}' looks like an image; the first argument is the ONNX model "
+                         "(run without arguments to explain the shipped demo)")
+    if request.input_npy is not None and request.images:
+        raise InputError("give either images or --input-npy, not both")
+    if request.model is None and (request.images or request.input_npy is not None):
+        raise InputError("inputs were given without a model")
+    if request.batch_size < 1:
+        raise InputError(f"--batch-size must be at least 1, got {request.batch_size}")
+    if request.iterations is not None and request.iterations < 0:
+        raise InputError(f"--iterations must be non-negative, got {request.iterations}")
+    if not request.methods:
+        raise InputError("no attribution method was chosen")
