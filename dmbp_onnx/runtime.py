@@ -14,9 +14,9 @@ from pathlib import Path
 
 import onnx
 
+from dmbp_onnx.device import DEVICES
 from dmbp_onnx.errors import InputError, UnsupportedModelError
 
-DEVICES = ("auto", "cpu", "cuda")
 _CPU = "CPUExecutionProvider"
 _CUDA = "CUDAExecutionProvider"
 

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from dmbp_onnx.explain.boxes import BOX_COLOUR, _draw_box, _output_box
 from dmbp_onnx.explain.defaults import default_image, default_model
-from dmbp_onnx.explain.device import resolve_device
+from dmbp_onnx.device import resolve_device
 from dmbp_onnx.explain.inputs import (
     IMAGE_SUFFIXES,
     _batches,
@@ -71,6 +71,7 @@ def explain(request: ExplainRequest) -> ExplainReport:
     MismatchError
         The twin disagrees with onnxruntime on the input (unless ``force``).
     """
+    from dmbp_onnx.methods.base import static_batch
     from dmbp_onnx.methods.target import resolve_targets
     from dmbp_onnx.twin.twin import load
 
@@ -90,13 +91,11 @@ def explain(request: ExplainRequest) -> ExplainReport:
     out.mkdir(parents=True, exist_ok=True)
     results, validations, timings = [], [], {name: 0.0 for name in methods}
     bar = tqdm(total=len(items), unit="image", desc="explain", disable=not request.progress)
-    from dmbp_onnx.methods.base import static_batch
-
     for start, batch in _batches(items, static_batch(twin) or request.batch_size):
         x = torch.from_numpy(np.concatenate([item[1] for item in batch]).astype(np.float32))
         validations.append(_validate(twin, x, device, request.force))
         with torch.no_grad():
-            output = _first(twin(x.to(device))).float().cpu()
+            output = twin(x.to(device)).float().cpu()
         targets = request_targets(request.target, request.box, output, class_names)
         targets, selector = resolve_targets(output, targets)
         scores = (output * selector).flatten(1).sum(1)
@@ -131,7 +130,3 @@ def explain(request: ExplainRequest) -> ExplainReport:
     report_path = out / "report.json"
     report_path.write_text(json.dumps(data, indent=2, default=_json_default))
     return ExplainReport(data, report_path)
-
-
-def _first(out):
-    return out[0] if isinstance(out, (tuple, list)) else out

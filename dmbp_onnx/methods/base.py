@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from dmbp_onnx.device import resolve_device
 from dmbp_onnx.errors import InputError, UnsupportedModelError
 from dmbp_onnx.methods.display import RECIPES, authors_display, clip_display
 from dmbp_onnx.methods.target import Target, resolve_targets
@@ -105,16 +106,6 @@ def static_batch(twin) -> int | None:
     if shape and isinstance(shape[0], int) and shape[0] > 0:
         return int(shape[0])
     return None
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` is CUDA when available, else CPU."""
-    if isinstance(device, str) and device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        return torch.device(device)
-    except (RuntimeError, TypeError):
-        raise InputError(f"unknown device {device!r}") from None
 
 
 class Method:

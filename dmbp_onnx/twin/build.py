@@ -19,7 +19,7 @@ from torch import fx, nn
 from dmbp_onnx.errors import UnsupportedModelError, UnsupportedOpError
 from dmbp_onnx.twin import ops as _ops  # noqa: F401  (registers every converter)
 from dmbp_onnx.twin.masks import MaskSite, MaskSiteInfo
-from dmbp_onnx.twin.registry import NodeContext, resolve
+from dmbp_onnx.twin.registry import ConverterFn, NodeContext, resolve
 
 LINEAR_LAYER_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 
@@ -103,8 +103,12 @@ def _domain(node: gs.Node) -> str:
     return "" if node.domain in (None, "", "ai.onnx") else node.domain
 
 
-def _refuse_unsupported(graph: gs.Graph, opsets: dict[str, int]) -> None:
-    """Raise for the first node without a converter, naming every other such node too."""
+def _resolve_all(graph: gs.Graph, opsets: dict[str, int]) -> list[tuple[ConverterFn, int, int]]:
+    """``(converter, since_version, opset)`` for every node, in graph order.
+
+    Raises for the first node without a converter, naming every other such node too.
+    """
+    resolved: list[tuple[ConverterFn, int, int]] = []
     errors: list[UnsupportedOpError] = []
     for node in graph.nodes:
         domain = _domain(node)
@@ -113,9 +117,11 @@ def _refuse_unsupported(graph: gs.Graph, opsets: dict[str, int]) -> None:
                 node.op, 0, node.name, f"domain '{domain}' is not imported by the model"))
             continue
         try:
-            resolve(node, opsets[domain], domain)
+            fn, since = resolve(node, opsets[domain], domain)
         except UnsupportedOpError as exc:
             errors.append(exc)
+            continue
+        resolved.append((fn, since, opsets[domain]))
     if errors:
         first = errors[0]
         if len(errors) > 1:
@@ -124,6 +130,7 @@ def _refuse_unsupported(graph: gs.Graph, opsets: dict[str, int]) -> None:
             first.detail += f"; also unsupported: {others}{more}"
             first.args = (f"unsupported {first.op} (opset {first.opset}) at node '{first.node}': {first.detail}",)
         raise first
+    return resolved
 
 
 def build_module(graph: gs.Graph, opsets: dict[str, int], mask_sites: bool = True) -> BuiltModule:
@@ -147,7 +154,7 @@ def build_module(graph: gs.Graph, opsets: dict[str, int], mask_sites: bool = Tru
     for index, node in enumerate(graph.nodes):
         if not node.name:
             node.name = f"{node.op}_{index}"
-    _refuse_unsupported(graph, opsets)
+    converters = _resolve_all(graph, opsets)
     hidden = _hidden_linear_nodes(graph) if mask_sites else set()
 
     root = nn.Module()
@@ -163,10 +170,7 @@ def build_module(graph: gs.Graph, opsets: dict[str, int], mask_sites: bool = Tru
         tensor_nodes[tensor.name] = env[tensor.name].name
 
     graph_outputs = frozenset(t.name for t in graph.outputs)
-    for node in graph.nodes:
-        domain = _domain(node)
-        opset = opsets[domain]
-        fn, since = resolve(node, opset, domain)
+    for node, (fn, since, opset) in zip(graph.nodes, converters):
         converted = fn(NodeContext(node=node, opset=opset, since_version=since, graph_outputs=graph_outputs))
         mod_name = _identifier(node.name, taken)
         root.add_module(mod_name, converted.module)
@@ -180,7 +184,7 @@ def build_module(graph: gs.Graph, opsets: dict[str, int], mask_sites: bool = Tru
                 )
             args.append(env[tensor.name])
         call = fx_graph.call_module(mod_name, tuple(args))
-        outputs = [t for t in node.outputs]
+        outputs = list(node.outputs)
         if len(outputs) == 1:
             results = [call]
         else:

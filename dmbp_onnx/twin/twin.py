@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
+import numpy as np
 import onnx
 import torch
 from torch import fx
@@ -129,14 +129,12 @@ class Twin:
 
 
 def _spec(tensor) -> TensorSpec:
+    """Declared name, shape and numpy dtype name of a graph input or output."""
     shape = tuple(tensor.shape) if tensor.shape is not None else ()
-    dtype = getattr(tensor.dtype, "__name__", None) or str(tensor.dtype)
     try:
-        import numpy as np
-
         dtype = np.dtype(tensor.dtype).name
-    except TypeError:
-        pass
+    except TypeError:  # an ONNX type number numpy cannot name (bfloat16, float8)
+        dtype = getattr(tensor.dtype, "__name__", None) or str(tensor.dtype)
     return TensorSpec(tensor.name, shape, dtype)
 
 
@@ -159,8 +157,3 @@ def load(source: str | Path | bytes | onnx.ModelProto) -> Twin:
     """
     model = source if isinstance(source, onnx.ModelProto) else load_model(source)
     return Twin(model, clean(model))
-
-
-def as_sequence(x: torch.Tensor | Sequence[torch.Tensor]) -> list[torch.Tensor]:
-    """Normalise one input tensor or a sequence of them to a list."""
-    return [x] if isinstance(x, torch.Tensor) else list(x)

@@ -14,11 +14,12 @@ from typing import Any
 
 import onnx
 
+from dmbp_onnx.device import resolve_device
 from dmbp_onnx.errors import InputError, MismatchError
 from dmbp_onnx.runtime import make_session, run_session
 from dmbp_onnx.twin.twin import Twin, load
 from dmbp_onnx.validate.comparison import _largest, _output_entries, _top1, compare
-from dmbp_onnx.validate.device import _as_tensors, _on_device, _to_numpy, _torch_device
+from dmbp_onnx.validate.device import _as_tensors, _on_device, _to_numpy
 from dmbp_onnx.validate.divergence import _locate, bisect
 from dmbp_onnx.validate.inputs import (
     InputSpec,
@@ -87,7 +88,7 @@ def validate(
     """
     if not (rtol >= 0 and atol >= 0):
         raise InputError(f"tolerances must be non-negative numbers, got rtol={rtol}, atol={atol}")
-    torch_device = _torch_device(device)
+    torch_device = resolve_device(device)
     twin = twin_or_path if isinstance(twin_or_path, Twin) else load(twin_or_path)
     specs = declared_inputs(twin.model)
     arrays = random_inputs(specs, seed) if inputs is None else check_inputs(specs, inputs)

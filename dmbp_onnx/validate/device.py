@@ -8,8 +8,6 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 import torch
 
-from dmbp_onnx.errors import InputError
-from dmbp_onnx.runtime import DEVICES
 from dmbp_onnx.twin.twin import Twin
 
 
@@ -17,16 +15,6 @@ def _to_numpy(value: Any) -> np.ndarray:
     if isinstance(value, torch.Tensor):
         return value.detach().cpu().numpy()
     return np.asarray(value)
-
-
-def _torch_device(device: str) -> torch.device:
-    if device not in DEVICES:
-        raise InputError(f"unknown device '{device}'; expected one of {', '.join(DEVICES)}")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise InputError("device 'cuda' requested, but torch sees no CUDA GPU")
-    if device == "cpu" or not torch.cuda.is_available():
-        return torch.device("cpu")
-    return torch.device("cuda")
 
 
 @contextlib.contextmanager

@@ -15,11 +15,12 @@ import onnx
 import torch
 from torch import fx
 
+from dmbp_onnx.device import resolve_device
 from dmbp_onnx.errors import DmbpOnnxError
 from dmbp_onnx.runtime import make_session, run_session
 from dmbp_onnx.twin.twin import Twin
 from dmbp_onnx.validate.comparison import compare
-from dmbp_onnx.validate.device import _as_tensors, _on_device, _to_numpy, _torch_device
+from dmbp_onnx.validate.device import _as_tensors, _on_device, _to_numpy
 
 
 class _ForcedInterpreter(fx.Interpreter):
@@ -93,7 +94,7 @@ def bisect(
     names = [o.name for o in session.get_outputs()]
     feeds = {t.name: a for t, a in zip(graph.inputs, arrays)}
     values = dict(zip(names, run_session(session, feeds, names)))
-    torch_device = _torch_device(device)
+    torch_device = resolve_device(device)
     references = {}
     for name, value in values.items():
         fx_name = twin.tensor_nodes.get(name)
