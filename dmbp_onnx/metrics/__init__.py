@@ -7,6 +7,7 @@ maps are signed per-pixel arrays ``(N, H, W)`` (attribution summed over channels
 
 from dmbp_onnx.metrics._perturb import gaussian_blur, resolve_baseline
 from dmbp_onnx.metrics.deletion import CurveResult, deletion_auc, insertion_auc
+from dmbp_onnx.metrics.intervals import Interval, bootstrap_mean, paired_difference
 from dmbp_onnx.metrics.pointing import PointingResult, energy_in_mask, pointing_game
 from dmbp_onnx.metrics.randomisation import (
     RandomisationStep,
@@ -20,14 +21,17 @@ from dmbp_onnx.metrics.sensitivity import SensitivityN, pearson, sensitivity_n
 
 __all__ = [
     "CurveResult",
+    "Interval",
     "PointingResult",
     "RandomisationStep",
     "SensitivityN",
+    "bootstrap_mean",
     "deletion_auc",
     "energy_in_mask",
     "gaussian_blur",
     "insertion_auc",
     "model_randomisation",
+    "paired_difference",
     "parameterised_layers",
     "pearson",
     "pointing_game",
