@@ -22,6 +22,7 @@ def export_onnx(
     fold_constants: bool = True,
     preserve_training_mode: bool = False,
     dynamic_batch: bool = True,
+    optimize: bool = True,
     input_name: str = "input",
     output_name: str = "output",
 ) -> onnx.ModelProto:
@@ -47,6 +48,9 @@ def export_onnx(
         (an eval-mode module then keeps its BatchNormalization nodes).
     dynamic_batch : bool
         Declare axis 0 of input and output dynamic.
+    optimize : bool
+        Dynamo exporter: run onnxscript's graph optimiser (off, the graph keeps the
+        exporter's raw decompositions, e.g. CastLike and Expand).
     input_name, output_name : str
         Names of the graph input and output.
     """
@@ -78,6 +82,7 @@ def export_onnx(
                 (example,),
                 None,
                 dynamo=True,
+                optimize=optimize,
                 external_data=False,
                 verbose=False,
                 opset_version=opset,

@@ -1,7 +1,8 @@
 """Inspect a graph: op histograms, input layout and DMBP eligibility (piecewise linearity).
 
 A node is *on the data path* when one of its inputs depends on a float graph input
-through values (not only through shapes: ``Shape``/``Size`` cut the dependency).
+through values (not only through shapes or types: ``Shape``/``Size`` cut the
+dependency, and so does the type-only second input of ``CastLike``).
 Eligibility asks whether every data-path node between the inputs and the chosen
 outputs is piecewise linear in its data operands.
 """
@@ -33,6 +34,8 @@ _LINEAR_IN_FIRST = frozenset(
     {"Conv", "ConvTranspose", "BatchNormalization", "Resize", "Upsample", "Gather"}
 )
 _SHAPE_OPS = frozenset({"Shape", "Size"})
+# Inputs whose type alone matters (their values never reach the output), by op.
+_TYPE_ONLY_INPUTS = {"CastLike": frozenset({1})}
 _TERMINAL_ACTIVATIONS = frozenset({"Softmax", "LogSoftmax"})
 _FLOAT_TYPES = frozenset(
     {onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16}
@@ -50,13 +53,19 @@ def _is_float(dtype) -> bool:
         return str(dtype).lower().startswith(("float", "bfloat"))
 
 
+def _value_inputs(node: gs.Node) -> list[gs.Tensor]:
+    """The inputs whose values (not only type or shape) ``node`` reads."""
+    if node.op in _SHAPE_OPS:
+        return []
+    type_only = _TYPE_ONLY_INPUTS.get(node.op, frozenset())
+    return [t for k, t in enumerate(node.inputs) if k not in type_only]
+
+
 def _data_tensors(graph: gs.Graph) -> set[str]:
     """Names of tensors whose values depend on a float graph input."""
     data = {t.name for t in graph.inputs if _is_float(t.dtype)}
     for node in _topo(graph):
-        if node.op in _SHAPE_OPS:
-            continue
-        if any(t.name in data for t in node.inputs):
+        if any(t.name in data for t in _value_inputs(node)):
             data.update(t.name for t in node.outputs)
     return data
 
@@ -96,9 +105,7 @@ def _value_ancestors(graph: gs.Graph, outputs: list[gs.Tensor]) -> list[gs.Node]
         if id(node) in seen:
             continue
         seen.add(id(node))
-        if node.op in _SHAPE_OPS:
-            continue
-        stack.extend(produced_by[id(t)] for t in node.inputs if id(t) in produced_by)
+        stack.extend(produced_by[id(t)] for t in _value_inputs(node) if id(t) in produced_by)
     return [n for n in _topo(graph) if id(n) in seen]
 
 
@@ -123,6 +130,8 @@ def _is_piecewise_linear(node: gs.Node, data: set[str]) -> bool:
         return len(flags) > 1 and not flags[1]
     if op == "Cast":
         return int(node.attrs.get("to", 0)) in _FLOAT_TYPES
+    if op == "CastLike":
+        return len(node.inputs) > 1 and node.inputs[1].dtype is not None and _is_float(node.inputs[1].dtype)
     return False
 
 
@@ -163,7 +172,7 @@ def offending_nodes(graph: gs.Graph, outputs: list[str] | None = None) -> list[t
     between = _value_ancestors(graph, targets)
     inside = {id(n) for n in between}
     for node in between:
-        if node.op in _SHAPE_OPS or not any(t.name in data for t in node.inputs):
+        if not any(t.name in data for t in _value_inputs(node)):
             continue
         if node.op in _TERMINAL_ACTIVATIONS and _is_terminal(node, target_names, inside):
             continue

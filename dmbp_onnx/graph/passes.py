@@ -283,6 +283,17 @@ def _affine(op: str, position: int, vec: np.ndarray, weight: np.ndarray, bias: n
     return None
 
 
+def _cast_target(node: gs.Node) -> np.dtype | None:
+    """The numpy type a Cast (``to``) or CastLike (its input 1's type) casts to; None if unknown."""
+    if node.op == "CastLike":
+        like = node.inputs[1].dtype if len(node.inputs) > 1 else None
+        return None if like is None or isinstance(like, int) else np.dtype(like)
+    try:
+        return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(int(node.attrs["to"])))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def _is_noop(graph: gs.Graph, node: gs.Node) -> gs.Tensor | None:
     """The tensor that ``node``'s output equals, when the node is a no-op."""
     if not node.inputs or not node.outputs:
@@ -301,12 +312,9 @@ def _is_noop(graph: gs.Graph, node: gs.Node) -> gs.Tensor | None:
             if training is None or bool(training.reshape(-1)[0]):
                 return None
         return src
-    if node.op == "Cast":
-        try:
-            to = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(int(node.attrs["to"])))
-        except (KeyError, TypeError, ValueError):
-            return None
-        if src.dtype is None or isinstance(src.dtype, int):  # int: an ONNX type numpy lacks (float8, bfloat16)
+    if node.op in ("Cast", "CastLike"):
+        to = _cast_target(node)
+        if to is None or src.dtype is None or isinstance(src.dtype, int):  # int: a type numpy lacks
             return None
         return src if np.dtype(src.dtype) == to else None
     if node.op == "Reshape" and len(node.inputs) > 1:
@@ -335,7 +343,7 @@ def _is_noop(graph: gs.Graph, node: gs.Node) -> gs.Tensor | None:
 
 
 def remove_noops(graph: gs.Graph) -> bool:
-    """Drop Identity, inference Dropout, same-type Cast, same-shape Reshape and cancelling Transposes."""
+    """Drop Identity, inference Dropout, same-type Cast/CastLike, same-shape Reshape, cancelling Transposes."""
     changed = False
     for node in list(graph.nodes):
         if not node.outputs:

@@ -45,15 +45,30 @@ def test_relu_cnn_is_eligible_and_terminal_softmax_is_ignored():
         (helper.make_node("Div", ["k", "c"], ["y"], name="n"), [("n", "Div")]),
         (helper.make_node("Cast", ["c"], ["y"], name="n", to=TensorProto.INT32), [("n", "Cast")]),
         (helper.make_node("Cast", ["c"], ["y"], name="n", to=TensorProto.DOUBLE), []),
+        (helper.make_node("CastLike", ["c", "i"], ["y"], name="n"), [("n", "CastLike")]),
+        (helper.make_node("CastLike", ["c", "d"], ["y"], name="n"), []),
+        (helper.make_node("Expand", ["c", "e"], ["y"], name="n"), []),
         (helper.make_node("Relu", ["c"], ["y"], name="n"), []),
         (helper.make_node("MatMul", ["m", "c"], ["y"], name="n"), []),
         (helper.make_node("Gemm", ["c", "c"], ["y"], name="n"), [("n", "Gemm")]),
     ],
-    ids=["sigmoid", "hardswish", "square", "reciprocal", "cast-int", "cast-double", "relu", "const-matmul", "gram"],
+    ids=["sigmoid", "hardswish", "square", "reciprocal", "cast-int", "cast-double", "castlike-int", "castlike-double",
+         "expand", "relu", "const-matmul", "gram"],
 )
 def test_single_node_after_conv(node, offending):
-    inits = (W, K, init("m", np.ones((4, 4), np.float32)))
+    inits = (W, K, init("m", np.ones((4, 4), np.float32)), init("i", np.int32(0)), init("d", np.float64(0)),
+             init("e", np.array([2, 4, 4, 4], np.int64)))
     assert _offending([helper.make_node("Conv", ["x", "w"], ["c"], name="conv"), node], inits) == offending
+
+
+def test_cast_like_reads_only_the_type_of_its_second_input():
+    # the dynamo exporter casts constants to the type of a data tensor, then multiplies by them
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], name="conv"),
+        helper.make_node("CastLike", ["k", "c"], ["kc"], name="k_like_c"),
+        helper.make_node("Mul", ["c", "kc"], ["y"], name="scale"),
+    ]
+    assert _offending(nodes) == []
 
 
 def test_matmul_of_two_data_tensors_and_inner_softmax_are_offending():

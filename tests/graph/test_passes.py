@@ -216,6 +216,22 @@ def test_remove_noops_keeps_real_casts_and_reshapes():
     assert _ops(graph) == ["Cast", "Cast", "Reshape"]
 
 
+def test_remove_noops_drops_cast_like_to_the_same_type_only():
+    # the dynamo exporter's CastLike(constant, x): once gone, the Expand of the constant folds too
+    nodes = [
+        helper.make_node("CastLike", ["k", "x"], ["kx"], name="same_type"),
+        helper.make_node("Add", ["x", "kx"], ["a"], name="add"),
+        helper.make_node("CastLike", ["a", "half"], ["h"], name="to_half"),
+        helper.make_node("Cast", ["h"], ["y"], name="back", to=TensorProto.FLOAT),
+    ]
+    inits = [init("k", np.float32(1.5)), init("half", np.float16(0))]
+    model = make_model(nodes, [float_input("x", [2, 3])], [float_input("y", [2, 3])], inits, opset=21)
+    graph = _graph(model)
+    assert passes.remove_noops(graph)
+    assert _ops(graph) == ["Add", "CastLike", "Cast"]
+    assert_same_outputs(model, graph)
+
+
 def test_remove_noops_keeps_dropout_that_may_train():
     nodes = [
         helper.make_node("Dropout", ["x", "ratio", "on"], ["d"], name="train_drop"),

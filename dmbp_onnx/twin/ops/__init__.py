@@ -2,6 +2,7 @@
 
 from dmbp_onnx.twin.ops import (  # noqa: F401
     activation,
+    cast,
     conv,
     elementwise,
     gather,

@@ -1,7 +1,7 @@
 """Shape and data-movement ops.
 
-Flatten, Reshape, Transpose, Squeeze, Unsqueeze, Concat, Shape, Gather, Slice,
-Cast, ConstantOfShape, Range, Identity, Dropout (inference) and Constant.
+Flatten, Reshape, Transpose, Squeeze, Unsqueeze, Expand, Concat, Shape, Gather,
+Slice, ConstantOfShape, Range, Identity, Dropout (inference) and Constant.
 Shape tensors stay runtime ``int64`` torch tensors, so a dynamic
 Shape -> Gather -> Unsqueeze -> Concat -> Reshape chain runs at any batch size;
 Reshape turns its shape tensor into a list only when it runs.
@@ -15,15 +15,7 @@ import numpy as np
 import onnx_graphsurgeon as gs
 import torch
 
-from dmbp_onnx.twin.ops.common import (
-    NO_TORCH_DTYPE,
-    ConstantsOp,
-    bind,
-    dtype_name,
-    int_list,
-    onnx_dtype_to_torch,
-    refuse_input_dtypes,
-)
+from dmbp_onnx.twin.ops.common import ConstantsOp, bind, int_list
 from dmbp_onnx.twin.registry import Converted, NodeContext, converter
 
 
@@ -171,6 +163,23 @@ def convert_unsqueeze(ctx: NodeContext) -> Converted:
     return _axes_op(ctx, Unsqueeze, required=True)
 
 
+class Expand(ConstantsOp):
+    """ONNX Expand: ``x`` broadcast against ``shape`` both ways (numpy rules), as a copy."""
+
+    static_inputs = (1,)
+
+    def compute(self, x, shape):
+        target = torch.broadcast_shapes(tuple(x.shape), tuple(int_list(shape)))
+        return x.expand(target).contiguous()  # no zero-stride view reaches an in-place op
+
+
+@converter("Expand", versions=(8, 13))
+def convert_expand(ctx: NodeContext) -> Converted:
+    """Convert Expand with a constant or runtime int64 shape."""
+    ctx.check_attributes(set())
+    return bind(ctx, Expand())
+
+
 class Concat(ConstantsOp):
     """``torch.cat`` along ``axis``."""
 
@@ -300,41 +309,6 @@ def convert_slice(ctx: NodeContext) -> Converted:
         return bind(ctx, module, n_inputs=1)
     ctx.check_attributes(set())
     return bind(ctx, Slice())
-
-
-class Cast(ConstantsOp):
-    """``x.to(dtype)`` (float -> int truncates toward zero, as onnxruntime does)."""
-
-    def __init__(self, dtype: torch.dtype) -> None:
-        super().__init__()
-        self.dtype = dtype
-
-    def compute(self, x):
-        return x.to(self.dtype)
-
-    def extra_repr(self) -> str:
-        return str(self.dtype)
-
-
-@converter("Cast", versions=(6, 9, 13, 19, 21, 23))
-def convert_cast(ctx: NodeContext) -> Converted:
-    """Convert Cast between numeric or bool types (no bfloat16/float8/int4/string on either side)."""
-    ctx.check_attributes({"to", "saturate"} if ctx.since_version >= 19 else {"to"})
-    refuse_input_dtypes(ctx, NO_TORCH_DTYPE)
-    to = ctx.attr("to")
-    ctx.attr("saturate")
-    try:
-        dtype = onnx_dtype_to_torch(int(to))
-    except (TypeError, KeyError, ValueError):
-        name = dtype_name(to) if isinstance(to, int) else "not a type"
-        raise ctx.fail(f"cast target type {to} ({name}) is not supported") from None
-    if str(dtype).replace("torch.", "") in NO_TORCH_DTYPE or dtype.itemsize < 1 or dtype in (
-        torch.uint16,
-        torch.uint32,
-        torch.uint64,
-    ):
-        raise ctx.fail(f"cast target type {to} ({dtype}) is not supported")
-    return bind(ctx, Cast(dtype))
 
 
 class ConstantOfShape(ConstantsOp):

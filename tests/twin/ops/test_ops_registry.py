@@ -10,7 +10,7 @@ PROMISED = """
 Conv ConvTranspose Gemm MatMul Add Sub Mul Div Neg Max Min Relu LeakyRelu PRelu Clip MaxPool AveragePool
 GlobalAveragePool GlobalMaxPool ReduceMean ReduceMax ReduceSum BatchNormalization Concat Flatten Reshape
 Transpose Squeeze Unsqueeze Pad Resize Shape Gather Slice Cast ConstantOfShape Range Softmax LogSoftmax
-Sigmoid Tanh Identity Dropout Constant
+Sigmoid Tanh Identity Dropout Constant Expand CastLike
 """.split()
 
 
