@@ -1,9 +1,9 @@
 """The plain reference DMBP loop, to check and time the fast path against.
 
-Every iteration re-runs the forward pass with the bit-exact gate
+Every iteration re-runs the forward pass (at every point of the path when ``path_steps`` > 1) with the bit-exact gate
 ``h.detach() + (m*h - (m*h).detach())`` at every mask site (identity forward,
 backward scaled by m; dmbp-method.md §2), takes ``autograd.grad(create_graph=True)``
-for W_m and double-backpropagates the loss to the masks. Loss, parametrisation
+for W_m (averaged over the path) and double-backpropagates the loss to the masks. Loss, parametrisation
 and optimiser are the fast path's own (:mod:`dmbp_onnx.methods.objectives`, Adam).
 """
 
@@ -26,6 +26,8 @@ def reference_dmbp(
     alpha: float = 1.0,
     lam: float = 5.0,
     beta: float = 10.0,
+    lam_neg: float | None = None,
+    path_steps: int = 1,
 ) -> dict:
     """Run the reference loop on the twin's module (CPU) for the batch ``x``.
 
@@ -36,8 +38,9 @@ def reference_dmbp(
         ``loss_history`` ``(iterations, N)``.
     """
     module = twin.module
-    n = x.shape[0]
-    xx = torch.cat([x, x])
+    n, k = x.shape[0], path_steps
+    alphas = [1.0] if k == 1 else [(i + 0.5) / k for i in range(k)]
+    points = torch.cat([a * x for a in alphas])  # (path point, image)
     axis = twin.channel_axis
     names = {id(site): name for name, site in iter_sites(module)}
     channels = {name: site.channels for name, site in iter_sites(module)}
@@ -54,17 +57,25 @@ def reference_dmbp(
         return (a.sum(axis) if axis is not None else a).flatten(1)
 
     def mapping(masks, create_graph):
-        current.clear()
-        current.update(masks)
-        inp = xx.detach().requires_grad_(True)
-        with hooked(module, gate):
-            out = module(inp)
-        out = out[0] if isinstance(out, tuple) else out
-        _, sel = resolve_targets(out.detach()[:n], target)
-        (w,) = torch.autograd.grad(out, inp, grad_outputs=torch.cat([sel, sel]), create_graph=create_graph)
-        return w
+        """The path mean of each set, ``(2, n, ...)``; each set is its own batch of ``k n``."""
+        _, sel = resolve_targets(module(x).detach(), target)
+        selector = sel.repeat(k, *([1] * (sel.dim() - 1)))
+        sets = []
+        for s in range(2):
+            current.clear()
+            current.update({name: m[s * k * n : (s + 1) * k * n] for name, m in masks.items()})
+            inp = points.detach().requires_grad_(True)
+            with hooked(module, gate):
+                out = module(inp)
+            out = out[0] if isinstance(out, tuple) else out
+            (w,) = torch.autograd.grad(out, inp, grad_outputs=selector, create_graph=create_graph)
+            sets.append(w.unflatten(0, (k, n)).mean(0))
+        return torch.stack(sets)
 
-    w = mapping({}, False)[:n]
+    def rows(masks):
+        return {name: m.unsqueeze(1).expand(2, k, *m.shape[1:]).reshape(2 * k * n, -1) for name, m in masks.items()}
+
+    w = mapping({}, False)[0]
     stats = PlainStats.of(w * x, pixels(w * x))
     param = ThreeWayMasks() if objective == "threeway" else BoxMasks()
     theta = param.init(n, channels, x.device)
@@ -72,9 +83,9 @@ def reference_dmbp(
     history = []
     for _ in range(iterations):
         masks = param.masks(theta)
-        wm = mapping({k: m.reshape(2 * n, -1) for k, m in masks.items()}, True)
-        a = pixels(wm * xx)
-        loss = loss_per_image(objective, a[:n], a[n:], masks, stats, alpha, lam, beta)
+        wm = mapping(rows(masks), True)
+        a = pixels((wm * x).flatten(0, 1))
+        loss = loss_per_image(objective, a[:n], a[n:], masks, stats, alpha, lam, beta, lam_neg)
         grads = torch.autograd.grad(loss.sum(), list(theta.values()))
         for t, g in zip(theta.values(), grads):
             t.grad = g
@@ -83,10 +94,10 @@ def reference_dmbp(
         history.append(loss.detach())
     with torch.no_grad():
         masks = param.masks(theta)
-    wm = mapping({k: m.reshape(2 * n, -1) for k, m in masks.items()}, False).detach()
+    wm = mapping(rows(masks), False).detach()
     return {
-        "w_pos": wm[:n],
-        "w_neg": wm[n:],
+        "w_pos": wm[0],
+        "w_neg": wm[1],
         "masks_pos": {k: m[0].detach() for k, m in masks.items()},
         "masks_neg": {k: m[1].detach() for k, m in masks.items()},
         "loss_history": torch.stack(history) if history else torch.zeros(0, n),

@@ -41,6 +41,8 @@ MEMORY_FACTOR = 3.0
 #: Largest automatic chunk on CPU: per-image time grew with the batch there (benchmarks/perf_dmbp.py:
 #: VGG-style 96x96, one thread, ~0.09 s/iteration/image at batch 1, ~0.10 at 8, ~0.16 at 32).
 CPU_CHUNK = 8
+#: Early stop (``tol`` > 0): steps without a relative loss improvement above ``tol`` before an image settles.
+PATIENCE = 3
 
 
 class DMBP(Method):
@@ -103,7 +105,10 @@ class DMBP(Method):
         objective: str = "r1",
         alpha: float = 1.0,
         lam: float = 5.0,
+        lam_neg: float | None = None,
         beta: float = 10.0,
+        path_steps: int = 1,
+        tol: float = 0.0,
         device: str = "auto",
         batch_size: int | None = None,
         memory_budget_mb: float = 2048.0,
@@ -115,7 +120,9 @@ class DMBP(Method):
             raise InputError(f"unknown DMBP objective {objective!r}; choose one of {list(OBJECTIVES)}")
         _check(isinstance(iterations, Integral) and iterations >= 0, "iterations", iterations)
         _check(batch_size is None or isinstance(batch_size, Integral) and batch_size >= 1, "batch_size", batch_size)
-        for label, value in (("lr", lr), ("alpha", alpha), ("lam", lam), ("beta", beta)):
+        _check(isinstance(path_steps, Integral) and path_steps >= 1, "path_steps", path_steps)
+        lam_neg = lam if lam_neg is None else lam_neg
+        for label, value in (("lr", lr), ("alpha", alpha), ("lam", lam), ("lam_neg", lam_neg), ("beta", beta), ("tol", tol)):
             _check(isinstance(value, Real) and value >= 0, label, value)
         _check(isinstance(memory_budget_mb, Real) and memory_budget_mb > 0, "memory_budget_mb", memory_budget_mb)
         from dmbp_onnx.graph.inspect import offending_nodes
@@ -127,13 +134,15 @@ class DMBP(Method):
         if not twin.mask_sites:
             raise UnsupportedModelError("DMBP needs at least one Conv or hidden fully-connected layer to mask")
         self.iterations, self.lr, self.objective = int(iterations), float(lr), objective
-        self.alpha, self.lam, self.beta = float(alpha), float(lam), float(beta)
+        self.alpha, self.lam, self.lam_neg, self.beta = float(alpha), float(lam), float(lam_neg), float(beta)
+        self.path_steps, self.tol = int(path_steps), float(tol)
         self.batch_size, self.memory_budget_mb = batch_size, float(memory_budget_mb)
         self.seed, self.progress = int(seed), bool(progress)
         self.parametrisation = ThreeWayMasks() if objective == "threeway" else BoxMasks()
         self.options.update(
             iterations=self.iterations, lr=self.lr, objective=objective, alpha=self.alpha, lam=self.lam,
-            beta=self.beta, batch_size=batch_size, memory_budget_mb=self.memory_budget_mb, seed=self.seed,
+            lam_neg=self.lam_neg, beta=self.beta, path_steps=self.path_steps, tol=self.tol,
+            batch_size=batch_size, memory_budget_mb=self.memory_budget_mb, seed=self.seed,
         )  # fmt: skip
         nodes = {node.name: node.op for node in graph.nodes}
         self._ops = {sub: nodes.get(onnx_name, "") for sub, onnx_name in twin.node_names.items()}
@@ -153,10 +162,10 @@ class DMBP(Method):
             saved[0] += t.numel() * t.element_size()
             return t
 
-        probe = torch.cat([x[:1], x[:1]]).to(self.device).requires_grad_(True)
+        probe = x[:1].to(self.device).requires_grad_(True)
         with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
             self.run(probe)
-        per_image = max(1.0, saved[0] * MEMORY_FACTOR)
+        per_image = max(1.0, saved[0] * MEMORY_FACTOR * 2 * self.path_steps)
         size = max(1, min(x.shape[0], int(self.memory_budget_mb * 2**20 // per_image)))
         return min(size, CPU_CHUNK) if self.device.type == "cpu" else size
 
@@ -172,30 +181,44 @@ class DMBP(Method):
                 parts.append(self._optimise(x[start : start + size], chunk_target))
         return _merge(parts, self, size)
 
+    def alphas(self) -> list[float]:
+        """Scales of the input at which the mapping is taken: ``[1]`` for ``path_steps`` 1 (the
+        paper's linearisation at x), else the midpoints ``(k + 1/2) / K`` of the path 0 -> x."""
+        k = self.path_steps
+        return [1.0] if k == 1 else [(i + 0.5) / k for i in range(k)]
+
     def _optimise(self, x: torch.Tensor, target: Target | Sequence[Target] | None) -> dict:
-        n = x.shape[0]
+        n, k = x.shape[0], self.path_steps
         xd = x.to(self.device)
-        xx = torch.cat([xd, xd])
-        resolved: list = []
-        mapping = self._mapping(xd, xx, target, resolved)
-        score = (mapping.output[:n] * mapping.grad_outputs[:n]).flatten(1).sum(1)
-        w = mapping(None)[:n]
+        with torch.no_grad():
+            out = self.run(xd)
+        targets, sel = resolve_targets(out, target)
+        sel = sel.to(out.device)
+        score = (out * sel).flatten(1).sum(1)
+        mapping = self._mapping(xd, sel)
+        w = _mean_over_points(mapping(None)[: k * n], k, 1)
         stats = PlainStats.of(w * xd, self.pixels(w * xd))
         theta = self.parametrisation.init(n, mapping.channels, self.device)
         optimiser = torch.optim.Adam(list(theta.values()), lr=self.lr)
-        history = []
-        for _ in tqdm(range(self.iterations), disable=not self.progress, desc="DMBP", leave=False):
-            loss = self._step(mapping, theta, stats, xx, n)
+        history: list[torch.Tensor] = []
+        settled = _Settling(n, self.tol, xd.device)
+        bar = tqdm(range(self.iterations), disable=not self.progress, desc="DMBP", leave=False)
+        for _ in bar:
+            loss = self._step(mapping, theta, stats, xd)
+            history.append(loss)
+            if settled.update(loss):
+                break
             optimiser.step()
             self.parametrisation.project(theta)
-            history.append(loss)
         with torch.no_grad():
-            masks = {k: m.detach() for k, m in self.parametrisation.masks(theta).items()}
-        wm = mapping({k: m.reshape(2 * n, -1) for k, m in masks.items()})
+            masks = {name: m.detach() for name, m in self.parametrisation.masks(theta).items()}
+        wm = _mean_over_points(mapping(_expand(masks, k)), k, 2)
         w_pos, w_neg = wm[:n], wm[n:]
-        a = self.pixels(wm * xx)
+        a = self.pixels(wm * torch.cat([xd, xd]))
+        mags = magnitudes(w, w_pos, w_neg, xd, a[:n], a[n:], masks, stats)
+        mags["iterations"] = settled.used()
         return {
-            "targets": resolved,
+            "targets": targets,
             "score": score,
             "w": w,
             "w_pos": w_pos,
@@ -203,63 +226,91 @@ class DMBP(Method):
             "x": xd,
             "masks": masks,
             "history": torch.stack(history) if history else torch.zeros(0, n, device=xd.device),
-            "magnitudes": magnitudes(w, w_pos, w_neg, xd, a[:n], a[n:], masks, stats),
+            "magnitudes": mags,
         }
 
-    def _mapping(
-        self, xd: torch.Tensor, xx: torch.Tensor, target, resolved: list
-    ) -> MaskedMapping | StackedMapping:
-        """W_m of both mask sets of ``xd``'s ``n`` images, as one mapping of batch ``2 n`` (positive set
-        first); the resolved targets are appended to ``resolved``.
+    def _mapping(self, xd: torch.Tensor, sel: torch.Tensor) -> StackedMapping:
+        """W_m at every path point of ``xd``'s ``n`` images, for both mask sets: one mapping of batch
+        ``2 K n`` ordered (set, path point, image), positive set first.
 
-        A model that declares a fixed batch cannot run ``xx``: each set then has a mapping of its own at
-        batch ``n``, both sharing one recorded forward pass (:class:`StackedMapping`).
+        The forward pass is recorded once for the ``K n`` scaled inputs; the negative set's mapping is
+        a :meth:`MaskedMapping.fork` of the positive's (same gates, no second forward). A model that
+        declares a fixed batch runs each path point as a mapping of its own at batch ``n``.
         """
-        n = xd.shape[0]
+        points = [xd if a == 1.0 else a * xd for a in self.alphas()]
         if static_batch(self.twin) is None:
+            whole = torch.cat(points) if len(points) > 1 else points[0]
+            rows = sel.repeat(len(points), *([1] * (sel.dim() - 1)))
+            parts = [MaskedMapping(self.module, whole, lambda out: rows, self._ops)]
+        else:
+            parts = [MaskedMapping(self.module, p, lambda out: sel, self._ops) for p in points]
+        return StackedMapping(parts + [p.fork() for p in parts])
 
-            def selector(out: torch.Tensor) -> torch.Tensor:
-                targets, sel = resolve_targets(out[:n], target)
-                resolved.extend(targets)
-                return torch.cat([sel, sel])
-
-            return MaskedMapping(self.module, xx, selector, self._ops)
-
-        def selector_once(out: torch.Tensor) -> torch.Tensor:
-            targets, sel = resolve_targets(out, target)
-            resolved.extend(targets)
-            return sel
-
-        positive = MaskedMapping(self.module, xd, selector_once, self._ops)
-        return StackedMapping([positive, positive.fork()])
-
-    def _step(
-        self, mapping: MaskedMapping | StackedMapping, theta: dict, stats: PlainStats, xx: torch.Tensor, n: int
-    ) -> torch.Tensor:
+    def _step(self, mapping: StackedMapping, theta: dict, stats: PlainStats, xd: torch.Tensor) -> torch.Tensor:
         """Set ``theta``'s gradients for one iteration; return the loss per image (before the step).
 
         W_m comes from one masked backward pass; ``G = d loss / d W_m`` from autograd on
         the (cheap) loss alone; ``d loss / d m`` from one adjoint forward pass on G
         (:meth:`MaskedMapping.mask_gradients`) plus the loss's direct dependence on m.
+        With a path (``path_steps`` K > 1) the masks are shared by the K points: each point's
+        mask gradient is summed.
         """
+        n, k = xd.shape[0], self.path_steps
         with torch.enable_grad():
             masks = self.parametrisation.masks(theta)
-            flat = {k: m.detach().reshape(2 * n, -1) for k, m in masks.items()}
+            flat = _expand({name: m.detach() for name, m in masks.items()}, k)
             wm = mapping(flat).requires_grad_(True)
-            leaves = {k: m.detach().requires_grad_(True) for k, m in masks.items()}
-            a = self.pixels(wm * xx)
-            loss = loss_per_image(self.objective, a[:n], a[n:], leaves, stats, self.alpha, self.lam, self.beta)
+            leaves = {name: m.detach().requires_grad_(True) for name, m in masks.items()}
+            a = self.pixels(_mean_over_points(wm, k, 2) * torch.cat([xd, xd]))
+            loss = loss_per_image(
+                self.objective, a[:n], a[n:], leaves, stats, self.alpha, self.lam, self.beta, self.lam_neg
+            )
             grads = torch.autograd.grad(loss.sum(), [wm, *leaves.values()], allow_unused=True)
             through = mapping.mask_gradients(grads[0], flat)
             total = [
-                through[k].reshape(m.shape) + (g if g is not None else 0.0)
-                for (k, m), g in zip(masks.items(), grads[1:])
+                through[name].unflatten(0, (2, k, n)).sum(1) + (g if g is not None else 0.0)
+                for (name, m), g in zip(masks.items(), grads[1:])
             ]
             if not self.parametrisation.identity:
                 total = torch.autograd.grad(list(masks.values()), list(theta.values()), total)
             for t, g in zip(theta.values(), total):
                 t.grad = g
         return loss.detach()
+
+
+class _Settling:
+    """Early stop on the loss: an image has settled once its loss has not improved on its best by
+    more than ``tol`` (relative) for ``PATIENCE`` steps; a chunk stops when all its images have.
+    With ``tol`` 0 it only records, per image, the last step that improved the loss."""
+
+    def __init__(self, n: int, tol: float, device: torch.device) -> None:
+        self.tol = tol
+        self.best = torch.full((n,), float("inf"), device=device)
+        self.last_improved = torch.zeros(n, device=device)
+        self.step = 0
+
+    def update(self, loss: torch.Tensor) -> bool:
+        """Record the loss ``(n,)`` of one step; True when every image has settled."""
+        self.step += 1
+        improved = loss < self.best - self.tol * self.best.abs().nan_to_num(posinf=0.0)
+        self.best = torch.minimum(self.best, loss)
+        self.last_improved = torch.where(improved, float(self.step), self.last_improved)
+        return self.tol > 0 and bool((self.step - self.last_improved >= PATIENCE).all())
+
+    def used(self) -> torch.Tensor:
+        """``(n,)`` iterations each image needed: the last step that improved its loss."""
+        return self.last_improved.clone()
+
+
+def _expand(masks: dict[str, torch.Tensor], k: int) -> dict[str, torch.Tensor]:
+    """Masks ``(2, n, C)`` per site as ``(2 k n, C)`` rows ordered (set, path point, image)."""
+    return {name: m.unsqueeze(1).expand(m.shape[0], k, *m.shape[1:]).reshape(-1, m.shape[-1]) for name, m in masks.items()}
+
+
+def _mean_over_points(w: torch.Tensor, k: int, sets: int) -> torch.Tensor:
+    """``(sets * n, ...)``: the mean over the ``k`` path points of ``w`` ``(sets * k * n, ...)``,
+    whose rows are ordered (set, path point, image)."""
+    return w if k == 1 else w.unflatten(0, (sets, k, -1)).mean(1).flatten(0, 1)
 
 
 def _check(ok: bool, label: str, value) -> None:

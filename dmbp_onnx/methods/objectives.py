@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-OBJECTIVES = ("r1", "r2", "threeway")
+OBJECTIVES = ("r1", "perset", "r2", "threeway")
 
 #: Nuisance probability of the three-way softmax at the start: each mapping's mask starts
 #: at ``1 - NUISANCE_INIT`` so a deep net starts within a few % of the plain gradient.
@@ -86,13 +86,16 @@ class PlainStats:
     total : torch.Tensor
         S = ``sum |W * x|`` (elementwise, before summing over channels).
     positive_mass : torch.Tensor
-        P0 = ``sum relu(a)`` of the channel-summed plain attribution.
+        P0 = ``sum relu(a)`` of the channel-summed plain attribution (floored at 1e-6 S).
+    negative_mass : torch.Tensor
+        N0 = ``sum relu(-a)`` of the same (floored at 1e-6 S).
     """
 
     f0: torch.Tensor
     scale: torch.Tensor
     total: torch.Tensor
     positive_mass: torch.Tensor
+    negative_mass: torch.Tensor
 
     @classmethod
     def of(cls, attribution: torch.Tensor, pixels: torch.Tensor) -> "PlainStats":
@@ -100,8 +103,10 @@ class PlainStats:
         flat = attribution.flatten(1)
         f0 = flat.sum(1)
         total = flat.abs().sum(1)
-        scale = torch.maximum(f0.abs(), 1e-6 * total).clamp_min(1e-30)
-        return cls(f0, scale, total, torch.relu(pixels).sum(1).clamp_min(1e-30))
+        floor = (1e-6 * total).clamp_min(1e-30)
+        scale = torch.maximum(f0.abs(), floor)
+        positive, negative = torch.relu(pixels).sum(1), torch.relu(-pixels).sum(1)
+        return cls(f0, scale, total, torch.maximum(positive, floor), torch.maximum(negative, floor))
 
 
 def wrong_sign_ratio(a: torch.Tensor, sign: float, floor: torch.Tensor) -> torch.Tensor:
@@ -118,10 +123,14 @@ def loss_per_image(
     alpha: float,
     lam: float,
     beta: float,
+    lam_neg: float | None = None,
 ) -> torch.Tensor:
     """``(N,)`` loss of every image.
 
-    * ``r1`` and ``threeway``: ``-(sum a+ - sum a-) / |f0| + alpha (wr+ + wr-) + lam (mean m+ + mean m-)``.
+    * ``r1`` and ``threeway``: ``-(sum a+ - sum a-) / |f0| + alpha (wr+ + wr-) + lam mean m+ + lam_neg mean m-``.
+    * ``perset``: ``-sum a+ / P0 + sum a- / N0 + alpha (wr+ + wr-) + lam mean m+ + lam_neg mean m-``: each
+      set's evidence relative to its own mass in the plain map, so one setting of the mask-mass weights
+      means the same on models whose ``P0 / |f0|`` differ by an order of magnitude.
     * ``r2``: ``beta |sum a+ + sum a- - f0| / |f0| + alpha (wr+ + wr-) + lam (sum|a+| + sum|a-|) / P0``.
 
     ``wr`` is the wrong-sign mass over own mass (§3.3); evidence is normalised by
@@ -133,12 +142,16 @@ def loss_per_image(
         reconstruction = (a_pos.sum(1) + a_neg.sum(1) - stats.f0).abs() / stats.scale
         mass = (a_pos.abs().sum(1) + a_neg.abs().sum(1)) / stats.positive_mass
         return beta * reconstruction + alpha * purity + lam * mass
-    evidence = -(a_pos.sum(1) - a_neg.sum(1)) / stats.scale
-    sparsity = torch.zeros_like(evidence)
-    if lam:
-        sizes = sum(m.shape[2] for m in masks.values())
-        sparsity = sum(m.sum(2) for m in masks.values()).sum(0) / sizes
-    return evidence + alpha * purity + lam * sparsity
+    lam_neg = lam if lam_neg is None else lam_neg
+    if objective == "perset":
+        evidence = -a_pos.sum(1) / stats.positive_mass + a_neg.sum(1) / stats.negative_mass
+    else:
+        evidence = -(a_pos.sum(1) - a_neg.sum(1)) / stats.scale
+    if not (lam or lam_neg):
+        return evidence + alpha * purity
+    sizes = sum(m.shape[2] for m in masks.values())
+    per_set = sum(m.sum(2) for m in masks.values()) / sizes  # (2, N): mean mask of each set
+    return evidence + alpha * purity + lam * per_set[0] + lam_neg * per_set[1]
 
 
 def magnitudes(

@@ -104,7 +104,10 @@ def test_optimisation_invariants(net, images):
             m = ex[key][name]
             assert m.shape == (3, c) and m.min() >= 0 and m.max() <= 1
     mags = ex["magnitudes"]
-    assert set(mags) == {"positive_evidence", "negative_share", "nuisance_share", "masks_at_bounds", "collapsed"}
+    assert set(mags) == {
+        "positive_evidence", "negative_share", "nuisance_share", "masks_at_bounds", "collapsed", "iterations"
+    }  # fmt: skip
+    assert (mags["iterations"] <= ITER).all()
     assert not mags["collapsed"].any()
     assert result.pixel_map().shape == (3, 12, 12)
     for recipe in ("clip", "authors"):
@@ -124,6 +127,44 @@ def test_fast_path_equals_reference_loop(net, images):
         for name in ref["masks_pos"]:
             torch.testing.assert_close(ex["masks_pos"][name], ref["masks_pos"][name], rtol=1e-5, atol=1e-6)
             torch.testing.assert_close(ex["masks_neg"][name], ref["masks_neg"][name], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("objective", ["perset", "r1"])
+def test_path_fast_path_equals_reference_loop(net, images, objective):
+    """Masks shared along the path: the fast path's per-point mask gradients summed equal autograd's."""
+    _, twin = net
+    options = dict(iterations=ITER, objective=objective, lam=0.3, lam_neg=0.1, path_steps=3)
+    fast = DMBP(twin, device="cpu", **options).attribute(images[:2])
+    ref = reference_dmbp(twin, images[:2], **options)
+    ex = fast.extras
+    torch.testing.assert_close(ex["loss_history"], ref["loss_history"], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(ex["w_pos"], ref["w_pos"], rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(ex["w_neg"], ref["w_neg"], rtol=1e-5, atol=1e-7)
+
+
+def test_path_starts_at_integrated_gradients(net, images):
+    """At 0 iterations the path variant's mappings are the midpoint-rule IG mapping of x."""
+    _, twin = net
+    k = 4
+    result = DMBP(twin, iterations=0, path_steps=k, device="cpu").attribute(images)
+    target = twin(images).argmax(1)
+    total = torch.zeros_like(images)
+    for i in range(k):
+        point = ((i + 0.5) / k * images).requires_grad_(True)
+        (g,) = torch.autograd.grad(twin(point).gather(1, target[:, None]).sum(), point)
+        total += g / k
+    for key in ("gradient", "w_pos", "w_neg"):
+        torch.testing.assert_close(result.extras[key], total, rtol=1e-5, atol=1e-7)
+
+
+def test_early_stop_ends_when_masks_settle(net, images):
+    _, twin = net
+    long = DMBP(twin, iterations=200, lr=0.25, device="cpu").attribute(images)
+    stopped = DMBP(twin, iterations=200, lr=0.25, tol=1e-3, device="cpu").attribute(images)
+    steps = stopped.extras["loss_history"].shape[0]
+    assert steps < 200
+    used = stopped.extras["magnitudes"]["iterations"]
+    assert (used <= steps).all() and (long.extras["magnitudes"]["iterations"] <= 200).all()
 
 
 def test_batch_equals_per_image_and_chunks(net, images):
