@@ -41,6 +41,8 @@ MEMORY_FACTOR = 3.0
 #: Largest automatic chunk on CPU: per-image time grew with the batch there (benchmarks/perf_dmbp.py:
 #: VGG-style 96x96, one thread, ~0.09 s/iteration/image at batch 1, ~0.10 at 8, ~0.16 at 32).
 CPU_CHUNK = 8
+#: ``precision`` option -> dtype of the two linear passes (masks, loss and the forward pass stay fp32).
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 #: Early stop (``tol`` > 0): steps without a relative loss improvement above ``tol`` before an image settles.
 PATIENCE = 3
 
@@ -109,6 +111,7 @@ class DMBP(Method):
         beta: float = 10.0,
         path_steps: int = 1,
         tol: float = 0.0,
+        precision: str = "fp32",
         device: str = "auto",
         batch_size: int | None = None,
         memory_budget_mb: float = 2048.0,
@@ -121,6 +124,7 @@ class DMBP(Method):
         _check(isinstance(iterations, Integral) and iterations >= 0, "iterations", iterations)
         _check(batch_size is None or isinstance(batch_size, Integral) and batch_size >= 1, "batch_size", batch_size)
         _check(isinstance(path_steps, Integral) and path_steps >= 1, "path_steps", path_steps)
+        _check(precision in PRECISIONS, "precision", precision)
         lam_neg = lam if lam_neg is None else lam_neg
         for label, value in (("lr", lr), ("alpha", alpha), ("lam", lam), ("lam_neg", lam_neg), ("beta", beta), ("tol", tol)):
             _check(isinstance(value, Real) and value >= 0, label, value)
@@ -135,13 +139,13 @@ class DMBP(Method):
             raise UnsupportedModelError("DMBP needs at least one Conv or hidden fully-connected layer to mask")
         self.iterations, self.lr, self.objective = int(iterations), float(lr), objective
         self.alpha, self.lam, self.lam_neg, self.beta = float(alpha), float(lam), float(lam_neg), float(beta)
-        self.path_steps, self.tol = int(path_steps), float(tol)
+        self.path_steps, self.tol, self.precision = int(path_steps), float(tol), precision
         self.batch_size, self.memory_budget_mb = batch_size, float(memory_budget_mb)
         self.seed, self.progress = int(seed), bool(progress)
         self.parametrisation = ThreeWayMasks() if objective == "threeway" else BoxMasks()
         self.options.update(
             iterations=self.iterations, lr=self.lr, objective=objective, alpha=self.alpha, lam=self.lam,
-            lam_neg=self.lam_neg, beta=self.beta, path_steps=self.path_steps, tol=self.tol,
+            lam_neg=self.lam_neg, beta=self.beta, path_steps=self.path_steps, tol=self.tol, precision=precision,
             batch_size=batch_size, memory_budget_mb=self.memory_budget_mb, seed=self.seed,
         )  # fmt: skip
         nodes = {node.name: node.op for node in graph.nodes}
@@ -241,10 +245,14 @@ class DMBP(Method):
         if static_batch(self.twin) is None:
             whole = torch.cat(points) if len(points) > 1 else points[0]
             rows = sel.repeat(len(points), *([1] * (sel.dim() - 1)))
-            parts = [MaskedMapping(self.module, whole, lambda out: rows, self._ops)]
+            parts = [MaskedMapping(self.module, whole, lambda out: rows, self._ops, dtype=self._dtype())]
         else:
-            parts = [MaskedMapping(self.module, p, lambda out: sel, self._ops) for p in points]
+            parts = [MaskedMapping(self.module, p, lambda out: sel, self._ops, dtype=self._dtype()) for p in points]
         return StackedMapping(parts + [p.fork() for p in parts])
+
+    def _dtype(self) -> torch.dtype | None:
+        """Precision of the mapping's linear passes."""
+        return PRECISIONS[self.precision]
 
     def _step(self, mapping: StackedMapping, theta: dict, stats: PlainStats, xd: torch.Tensor) -> torch.Tensor:
         """Set ``theta``'s gradients for one iteration; return the loss per image (before the step).

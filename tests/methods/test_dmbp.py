@@ -295,3 +295,22 @@ def test_typed_mapping_frees_the_activations(net, images):
     assert all(t.numel() < images[0].numel() for t in kept)  # weights and shapes only, no activation
     w = mapping(None)
     assert torch.equal(mapping(None), w)  # repeated passes leave the recorded state unchanged
+
+
+@pytest.mark.parametrize("residual", [False, True])
+def test_bfloat16_passes_agree_with_fp32(net, images, residual):
+    """Reduced-precision linear passes: same gates, maps rank-equal to fp32 (Spearman >= 0.95)."""
+    from dmbp_onnx.metrics import spearman
+
+    twin = _residual_twin() if residual else net[1]
+    x = torch.randn(3, 3, 12, 12, generator=torch.Generator().manual_seed(2)) if residual else images
+    options = dict(iterations=ITER, objective="perset", path_steps=2, lam=0.3, lr=0.25, device="cpu")
+    full = DMBP(twin, **options).attribute(x)
+    low = DMBP(twin, precision="bf16", **options).attribute(x)
+    assert low.signed.dtype == torch.float32
+    a, b = full.pixel_map(), low.pixel_map()
+    for k in range(len(x)):
+        assert spearman(a[k].ravel(), b[k].ravel()) >= 0.95
+    start = DMBP(twin, iterations=0, precision="bf16", device="cpu").attribute(x)
+    torch.testing.assert_close(start.extras["w_pos"], start.extras["gradient"])
+    torch.testing.assert_close(start.extras["gradient"], DMBP(twin, iterations=0).attribute(x).extras["gradient"], rtol=0.05, atol=0.02 * float(start.extras["gradient"].abs().max()))
