@@ -34,6 +34,14 @@ def test_reshape_constant_shape(revision, case):
     check(single("Reshape", revision, [("x", (2, 3, 4, 5))], inits=[init("s", _i64(shape))], **attrs))
 
 
+@pytest.mark.parametrize("revision,case", cases("Reshape", ["zero_dim_kept"], since=14))
+def test_reshape_allowzero_keeps_a_zero(revision, case):
+    # allowzero=1: a 0 in the shape is a zero-size dim, not a copy of the input's dim (3 here)
+    model = single("Reshape", revision, [("x", (3, 0))], inits=[init("s", _i64([0, 5]))], allowzero=1)
+    twin = check(model, [randn(3, 0)])
+    assert twin(torch.zeros(3, 0)).shape == (0, 5)
+
+
 @pytest.mark.parametrize("revision,case", cases("Transpose", ["perm", "default"]))
 def test_transpose(revision, case):
     attrs = {"perm": [0, 2, 3, 1]} if case == "perm" else {}
