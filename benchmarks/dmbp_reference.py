@@ -16,20 +16,30 @@ from dmbp_onnx.methods.target import resolve_targets
 from dmbp_onnx.twin.masks import hooked, iter_sites
 
 
+#: The options of :class:`~dmbp_onnx.methods.DMBP` that the reference loop implements.
+REFERENCE_OPTIONS = ("iterations", "lr", "objective", "alpha", "lam", "beta", "lam_neg", "path_steps")
+
+
+def reference_options(method) -> dict:
+    """The options of a DMBP instance that :func:`reference_dmbp` takes."""
+    return {k: method.options[k] for k in REFERENCE_OPTIONS}
+
+
 def reference_dmbp(
     twin,
     x: torch.Tensor,
     target=None,
-    iterations: int = 100,
-    lr: float = 0.05,
-    objective: str = "r1",
+    iterations: int = 3,
+    lr: float = 0.25,
+    objective: str = "perset",
     alpha: float = 1.0,
-    lam: float = 5.0,
+    lam: float = 0.0,
     beta: float = 10.0,
     lam_neg: float | None = None,
-    path_steps: int = 1,
+    path_steps: int = 2,
 ) -> dict:
-    """Run the reference loop on the twin's module (CPU) for the batch ``x``.
+    """Run the reference loop on the twin's module (CPU) for the batch ``x``; options and defaults
+    as :class:`~dmbp_onnx.methods.DMBP`'s.
 
     Returns
     -------

