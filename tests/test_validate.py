@@ -9,7 +9,9 @@ import torch
 from onnx import helper
 
 import dmbp_onnx
+from dmbp_onnx.cli.validate_cmd import summary
 from dmbp_onnx.errors import InputError, UnsupportedModelError
+from dmbp_onnx.jsonio import dumps
 from dmbp_onnx.runtime import make_session
 from dmbp_onnx.validate import ValidationReport, compare, validate
 from oracle import check_twin, float_input, init, make_model, reference_outputs
@@ -63,7 +65,7 @@ def test_good_model_matches_on_random_inputs():
     assert [o["name"] for o in report.outputs] == ["y"] and report.outputs[0]["shape"] == [1, 5]
     assert report.top1_agreement == 1.0
     assert report.providers == ["CPUExecutionProvider"] and report.twin_device == "cpu"
-    assert json.loads(json.dumps(report.to_dict(), allow_nan=False))["ok"] is True
+    assert json.loads(dumps(report.to_dict()))["ok"] is True
 
 
 def test_declared_softmax_output_is_compared_not_the_logits():
@@ -181,10 +183,18 @@ def test_compare_is_allclose_with_nan_and_shape_handling():
     assert compare(np.zeros(2), np.zeros(3), 1e-4, 1e-5)["max_abs"] == np.inf
 
 
-def test_report_json_turns_non_finite_numbers_into_strings():
+def test_report_json_writes_non_finite_numbers_as_null_and_notes_them():
     report = validate(classifier(), device="cpu")
-    report.max_abs = float("inf")
-    assert json.loads(json.dumps(report.to_dict(), allow_nan=False))["max_abs"] == "inf"
+    report.max_abs, report.outputs[0]["max_rel"] = float("inf"), float("nan")
+    text = dumps(report.to_dict())
+    data = json.loads(text, parse_constant=_no_constant)
+    assert data["max_abs"] is None and data["outputs"][0]["max_rel"] is None
+    assert data["non_finite"] == {"/max_abs": "inf", "/outputs/0/max_rel": "nan"}
+    assert "max abs inf" in summary("m.onnx", report.to_dict())
+
+
+def _no_constant(name):
+    raise AssertionError(f"{name} is not strict JSON")
 
 
 def test_session_runs_on_cpu_when_cuda_is_listed_but_unusable(monkeypatch, capsys):

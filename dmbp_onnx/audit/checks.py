@@ -121,7 +121,7 @@ def _inspect(state: _State) -> tuple[str, dict]:
 
 
 def _num(value: Any) -> str:
-    """A float in 3 significant digits; the strings ``"inf"``/``"nan"`` pass through."""
+    """A float in 3 significant digits (``inf``, ``nan`` as such); anything else as its ``str``."""
     return f"{value:.3g}" if isinstance(value, (int, float)) else str(value)
 
 

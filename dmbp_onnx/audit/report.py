@@ -1,12 +1,10 @@
 """The audit report: one JSON document, the same as JUnit XML, and a human summary.
 
-The JSON schema (``version`` 1) is documented in ``docs/audit.md``.
+The JSON schema (``version`` 2) is documented in ``docs/audit.md``.
 """
 
 from __future__ import annotations
 
-import json
-import math
 import re
 import xml.etree.ElementTree as ET
 from collections import Counter
@@ -17,30 +15,13 @@ from typing import Any, Sequence
 from dmbp_onnx.audit.checks import STATUSES
 from dmbp_onnx.audit.config import AuditConfig
 from dmbp_onnx.audit.runner import ModelResult
+from dmbp_onnx.jsonio import dumps, write
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """Version of the JSON report layout; bumped on any incompatible change."""
 
 # Characters XML 1.0 cannot carry at all (error messages may quote bytes of a hostile file).
 _XML_INVALID = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-
-
-def _plain(value: Any) -> Any:
-    """``value`` with non-finite floats as the strings ``"inf"``, ``"-inf"``, ``"nan"`` and numpy scalars as Python."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", None) == 0:
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    return value
-
-
-def to_json(value: Any, indent: int | None = None) -> str:
-    """Strict JSON (no NaN/Infinity literals) of ``value``; other objects become their ``str``."""
-    return json.dumps(_plain(value), indent=indent, allow_nan=False, ensure_ascii=False, default=str)
 
 
 def build_report(results: Sequence[ModelResult], config: AuditConfig, started: datetime, duration_s: float) -> dict:
@@ -79,8 +60,8 @@ def build_report(results: Sequence[ModelResult], config: AuditConfig, started: d
 
 
 def write_json(report: dict, path: str | Path) -> None:
-    """Write the report as indented JSON."""
-    Path(path).write_text(to_json(report, indent=2) + "\n", encoding="utf-8")
+    """Write the report as indented strict JSON (see :mod:`dmbp_onnx.jsonio` for NaN and infinity)."""
+    write(report, path)
 
 
 def _xml_text(text: str) -> str:
@@ -122,7 +103,7 @@ def junit_tree(report: dict) -> ET.ElementTree:
             tag = {"fail": "failure", "error": "error", "skip": "skipped"}.get(check["status"])
             if tag is not None:
                 element = ET.SubElement(case, tag, message=message, type=check["status"])
-                element.text = _xml_text(to_json(check["details"], indent=2)) if check["details"] else message
+                element.text = _xml_text(dumps(check["details"], indent=2)) if check["details"] else message
     ET.indent(root)
     return ET.ElementTree(root)
 

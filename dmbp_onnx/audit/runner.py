@@ -26,6 +26,7 @@ import dmbp_onnx
 from dmbp_onnx.audit.checks import CheckResult, check_names
 from dmbp_onnx.audit.config import AuditConfig
 from dmbp_onnx.errors import InputError
+from dmbp_onnx.jsonio import dumps, loads
 
 STARTUP_TIMEOUT_S = 300.0
 """How long a fresh worker may take to import its libraries (not part of any model's budget)."""
@@ -168,14 +169,14 @@ class _Worker:
         if line is None:
             raise _WorkerGone(self._death())
         try:
-            return json.loads(line)
+            return loads(line)
         except json.JSONDecodeError:
             raise _WorkerGone(f"the worker wrote a line outside the protocol: {line.strip()[:200]!r}") from None
 
     def submit(self, path: Path, config: AuditConfig) -> None:
         """Send one job."""
         try:
-            self.process.stdin.write(json.dumps({"path": str(path), "config": config.to_dict()}) + "\n")
+            self.process.stdin.write(dumps({"path": str(path), "config": config.to_dict()}) + "\n")
             self.process.stdin.flush()
         except OSError:
             raise _WorkerGone(self._death()) from None

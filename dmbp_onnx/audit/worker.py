@@ -1,6 +1,7 @@
 """The child process that runs the checks: ``python -m dmbp_onnx.audit.worker``.
 
-Protocol, one JSON object per line. The parent writes jobs on stdin:
+Protocol, one strict JSON object per line (:mod:`dmbp_onnx.jsonio`, which keeps NaN and
+infinity across). The parent writes jobs on stdin:
 ``{"path": ..., "config": {...}}``. The worker answers on its original stdout
 (anything the libraries print goes to stderr instead): ``{"event": "ready"}`` once
 its imports are done, then per job ``{"event": "start", "check": NAME}`` before each
@@ -10,16 +11,15 @@ It exits when stdin closes.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from typing import IO
 
+from dmbp_onnx.jsonio import dumps, loads
+
 
 def _send(channel: IO[str], message: dict) -> None:
-    from dmbp_onnx.audit.report import to_json
-
-    channel.write(to_json(message) + "\n")
+    channel.write(dumps(message) + "\n")
     channel.flush()
 
 
@@ -32,7 +32,7 @@ def serve(jobs: IO[str], channel: IO[str]) -> None:
 
     _send(channel, {"event": "ready"})
     for line in jobs:
-        job = json.loads(line)
+        job = loads(line)
         audit_model(
             job["path"],
             AuditConfig(**job["config"]),

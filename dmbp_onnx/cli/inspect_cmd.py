@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
+
+from dmbp_onnx.jsonio import dumps
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -116,5 +117,5 @@ def text(info: dict) -> str:
 def run(args: argparse.Namespace) -> int:
     """Print the description of ``args.model``; always 0 once the model loads."""
     info = describe(args.model)
-    print(json.dumps(info) if args.json else text(info))
+    print(dumps(info) if args.json else text(info))
     return 0

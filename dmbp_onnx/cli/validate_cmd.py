@@ -6,12 +6,12 @@ Exit status: 0 match, 1 mismatch, 2 when the model, an input file or an option i
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 
 from dmbp_onnx.errors import InputError
+from dmbp_onnx.jsonio import dumps
 from dmbp_onnx.runtime import DEVICES
 
 
@@ -80,7 +80,7 @@ def load_npy(path: str) -> np.ndarray:
 
 
 def _num(value) -> str:
-    """A float in 3 significant digits; ``"inf"``/``"nan"`` strings pass through."""
+    """A float in 3 significant digits (``inf``, ``nan`` as such); anything else as its ``str``."""
     return f"{value:.3g}" if isinstance(value, (int, float)) else str(value)
 
 
@@ -134,5 +134,5 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         seed=args.seed,
     ).to_dict()
-    print(json.dumps(report) if args.json else summary(args.model, report))
+    print(dumps(report) if args.json else summary(args.model, report))
     return 0 if report["ok"] else 1

@@ -14,7 +14,6 @@ negative, signed), ``STEM.METHOD.npz`` (raw arrays) and, with several methods,
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from tqdm import tqdm
 
 from dmbp_onnx.explain.boxes import BOX_COLOUR, _draw_box, _output_box
 from dmbp_onnx.explain.defaults import default_image, default_model
+from dmbp_onnx import jsonio
 from dmbp_onnx.device import resolve_device
 from dmbp_onnx.explain.inputs import (
     IMAGE_SUFFIXES,
@@ -35,7 +35,7 @@ from dmbp_onnx.explain.inputs import (
 )
 from dmbp_onnx.explain.methods import _build_method
 from dmbp_onnx.explain.outputs import PANEL_PERCENTILE, _write_outputs
-from dmbp_onnx.explain.report import ExplainReport, _json_default, _jsonable, _method_options, _model_info
+from dmbp_onnx.explain.report import ExplainReport, _jsonable, _method_options, _model_info
 from dmbp_onnx.explain.request import ExplainRequest, _check_request
 from dmbp_onnx.explain.targets import _probabilities, parse_target, request_targets
 from dmbp_onnx.explain.validation import _validate
@@ -128,5 +128,5 @@ def explain(request: ExplainRequest) -> ExplainReport:
         "images": results,
     }
     report_path = out / "report.json"
-    report_path.write_text(json.dumps(data, indent=2, default=_json_default))
+    jsonio.write(data, report_path)
     return ExplainReport(data, report_path)

@@ -1,13 +1,10 @@
-"""The job's report (:class:`ExplainReport`) and the JSON helpers that fill ``report.json``."""
+"""The job's report (:class:`ExplainReport`) and the helpers that fill ``report.json``."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import numpy as np
-import torch
 
 
 @dataclass
@@ -66,11 +63,3 @@ def _jsonable(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return [_jsonable(v) for v in obj]
     return obj
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, (np.ndarray, torch.Tensor)):
-        return np.asarray(obj).tolist()
-    return str(obj)

@@ -1,12 +1,8 @@
-"""The outcome of :func:`dmbp_onnx.validate.validate`, as a dataclass and as JSON-ready data."""
+"""The outcome of :func:`dmbp_onnx.validate.validate`, as a dataclass and as a dict."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
-from typing import Any
-
-import numpy as np
 
 
 @dataclass
@@ -68,17 +64,5 @@ class ValidationReport:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        """A JSON-ready dict; non-finite floats become the strings ``"inf"`` / ``"nan"``."""
-        return _json_safe(asdict(self))
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else str(float(value))
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
+        """The fields as a dict (write it with :mod:`dmbp_onnx.jsonio`: floats may be NaN or infinite)."""
+        return asdict(self)

@@ -10,6 +10,10 @@ from dmbp_onnx.audit.report import build_report, marks_for, model_lines, summary
 from dmbp_onnx.audit.runner import ModelResult
 
 
+def _no_constant(name):
+    raise AssertionError(f"{name} is not strict JSON")
+
+
 def _results():
     good = ModelResult("a/good.onnx", "ab" * 32, 1234, [
         CheckResult("load", "pass", "IR 8", 0.01, {"opsets": {"ai.onnx": 17}}),
@@ -30,8 +34,8 @@ def _report():
 def test_json_report_layout_and_counts(tmp_path):
     path = tmp_path / "r.json"
     write_json(_report(), path)
-    report = json.loads(path.read_text(encoding="utf-8"))  # strict JSON: no NaN/Infinity literals
-    assert report["version"] == 1 and report["tool"]["name"] == "dmbp-onnx"
+    report = json.loads(path.read_text(encoding="utf-8"), parse_constant=_no_constant)  # strict JSON
+    assert report["version"] == 2 and report["tool"]["name"] == "dmbp-onnx"
     assert report["ok"] is False and report["started"] == "2026-01-02T00:00:00+00:00"
     assert report["summary"] == {
         "models": 2, "passed": 1, "failed": 1, "checks": {"pass": 2, "fail": 1, "skip": 1, "error": 1},
@@ -39,7 +43,9 @@ def test_json_report_layout_and_counts(tmp_path):
     assert report["config"]["max_model_mb"] == 512.0
     good, bad = report["models"]
     assert (good["ok"], good["sha256"], good["size"]) == (True, "ab" * 32, 1234)
-    assert good["checks"][1]["details"] == {"max_abs": "inf", "max_rel": "nan"}
+    assert good["checks"][1]["details"] == {"max_abs": None, "max_rel": None}
+    assert report["non_finite"] == {"/models/0/checks/1/details/max_abs": "inf",
+                                    "/models/0/checks/1/details/max_rel": "nan"}
     assert set(good["checks"][0]) == {"name", "status", "message", "duration_s", "details"}
     assert (bad["ok"], bad["sha256"]) == (False, None)
 

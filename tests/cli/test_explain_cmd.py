@@ -162,6 +162,21 @@ def test_quiet_prints_nothing(capsys, tmp_path, model_path):
     assert capsys.readouterr() == ("", "")
 
 
+def test_report_json_is_strict_when_a_value_is_nan(monkeypatch, tmp_path, model_path):
+    import dmbp_onnx.explain as explain_module
+
+    monkeypatch.setattr(explain_module, "_probabilities", lambda output, *_: torch.full_like(output, float("nan")))
+    out = tmp_path / "out"
+    assert _explain(model_path, _png(tmp_path / "a.png", (8, 8, 3)), "--out", out, "--quiet") == 0
+
+    def refuse(name):
+        raise AssertionError(f"{name} is not strict JSON")
+
+    report = json.loads((out / "report.json").read_text(), parse_constant=refuse)
+    assert report["images"][0]["probability"] is None and report["images"][0]["probabilities"][0] is None
+    assert report["non_finite"]["/images/0/probability"] == "nan"
+
+
 def _corrupt(monkeypatch):
     real_load = twin_module.load
 
