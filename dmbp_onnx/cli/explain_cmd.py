@@ -6,11 +6,12 @@ With no arguments it explains the shipped demo model on a shipped sample image.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from pathlib import Path
 
 #: CLI method names (``dmbp_onnx.methods.METHODS``, kept here so ``--help`` needs no torch) and ``all``.
-METHOD_NAMES = ("dmbp", "gradient", "gradxinput", "ig", "smoothgrad", "guidedbp", "gradcam")
+METHOD_NAMES = ("dmbp", "gradient", "gradxinput", "ig", "smoothgrad", "guidedbp", "gradcam", "lrp")
 METHOD_CHOICES = (*METHOD_NAMES, "all")
 
 EPILOG = """examples:
@@ -40,7 +41,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="for models whose output is a map: explain the summed score in this half-open box "
                    "(output-map coordinates; --target gives the channel; default the whole map)")
     p.add_argument("--method", choices=METHOD_CHOICES, default="dmbp",
-                   help="attribution method; 'all' runs every method and adds a comparison sheet")
+                   help="attribution method; 'all' runs every method (lrp when zennit is installed) "
+                   "and adds a comparison sheet")
     p.add_argument("--iterations", type=int, default=None, help="DMBP iterations (default 100)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                    help="auto = CUDA when available (default)")
@@ -62,6 +64,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
+def _installed_methods() -> list[str]:
+    """Every method whose optional dependency is installed (lrp needs zennit)."""
+    return [m for m in METHOD_NAMES if m != "lrp" or importlib.util.find_spec("zennit") is not None]
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the explain job described by ``args``; returns the exit code."""
     from dmbp_onnx.explain import ExplainRequest, explain
@@ -72,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         input_npy=Path(args.input_npy) if args.input_npy else None,
         target=args.target,
         box=tuple(args.box) if args.box else None,
-        methods=list(METHOD_NAMES) if args.method == "all" else [args.method],
+        methods=_installed_methods() if args.method == "all" else [args.method],
         iterations=args.iterations,
         device=args.device,
         batch_size=args.batch_size,

@@ -5,12 +5,13 @@ from dmbp_onnx.methods.baselines import Gradient, GradientXInput, IntegratedGrad
 from dmbp_onnx.methods.dmbp import DMBP
 from dmbp_onnx.methods.gradcam import GradCAM
 from dmbp_onnx.methods.guided import GuidedBackprop
+from dmbp_onnx.methods.lrp import LRP
 from dmbp_onnx.methods.target import BoxTarget
 
 #: CLI name -> method class.
 METHODS: dict[str, type] = {
     cls.name: cls
-    for cls in (DMBP, Gradient, GradientXInput, IntegratedGradients, SmoothGrad, GuidedBackprop, GradCAM)
+    for cls in (DMBP, Gradient, GradientXInput, IntegratedGradients, SmoothGrad, GuidedBackprop, GradCAM, LRP)
 }
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "GradientXInput",
     "GuidedBackprop",
     "IntegratedGradients",
+    "LRP",
     "Method",
     "SmoothGrad",
 ]

@@ -27,7 +27,7 @@ def score_map_twin(channels_last: bool):
 
 
 def test_method_registry():
-    assert set(METHODS) == {"dmbp", "gradient", "gradxinput", "ig", "smoothgrad", "guidedbp", "gradcam"}
+    assert set(METHODS) == {"dmbp", "gradient", "gradxinput", "ig", "smoothgrad", "guidedbp", "gradcam", "lrp"}
 
 
 @pytest.mark.parametrize(
