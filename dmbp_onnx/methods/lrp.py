@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 import types
+from numbers import Real
 
 import torch
 from torch import nn
@@ -133,7 +134,8 @@ class LRP(Method):
         super().__init__(twin, device)
         if composite not in COMPOSITES:
             raise InputError(f"invalid LRP option composite={composite!r}; choose one of {sorted(COMPOSITES)}")
-        if (low is None) != (high is None) or (low is not None and not float(low) < float(high)):
+        given = [v for v in (low, high) if v is not None]
+        if len(given) == 1 or not all(isinstance(v, Real) for v in given) or (given and not low < high):
             raise InputError(f"invalid LRP options low={low!r}, high={high!r}: give both, with low < high")
         self.zennit = import_zennit()
         self.composite = composite

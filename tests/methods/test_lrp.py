@@ -116,8 +116,9 @@ def test_canonical_form_makes_lrp_epsilon_equal_gradient_times_input(zennit, nam
 def test_invalid_options(zennit, net):
     with pytest.raises(InputError, match="composite"):
         LRP(net[1], composite="alpha_beta")
-    with pytest.raises(InputError, match="low"):
-        LRP(net[1], low=0.0)
+    for bounds in ({"low": 0.0}, {"low": 1.0, "high": 0.0}, {"low": "0", "high": 1.0}):
+        with pytest.raises(InputError, match="low"):
+            LRP(net[1], **bounds)
 
 
 def test_missing_zennit_is_a_clear_error(net, monkeypatch):
