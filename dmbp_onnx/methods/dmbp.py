@@ -177,6 +177,8 @@ class DMBP(Method):
         """Images per optimisation: ``batch_size``, or what ``memory_budget_mb`` allows."""
         if self.batch_size is not None:
             return int(self.batch_size)
+        if x.shape[0] == 1:
+            return 1
         saved = [0]
 
         def pack(t: torch.Tensor) -> torch.Tensor:
@@ -217,7 +219,8 @@ class DMBP(Method):
         sel = sel.to(out.device)
         score = (out * sel).flatten(1).sum(1)
         mapping = self._mapping(xd, sel)
-        w = _mean_over_points(mapping(None)[: k * n], k, 1)
+        positive = mapping.parts[: len(mapping.parts) // 2]  # the unmasked mapping of one set suffices
+        w = _mean_over_points(torch.cat([p(None) for p in positive]), k, 1)
         stats = PlainStats.of(w * xd, self.pixels(w * xd))
         theta = self.parametrisation.init(n, mapping.channels, self.device)
         optimiser = torch.optim.Adam(list(theta.values()), lr=self.lr)
@@ -254,17 +257,13 @@ class DMBP(Method):
         """W_m at every path point of ``xd``'s ``n`` images, for both mask sets: one mapping of batch
         ``2 K n`` ordered (set, path point, image), positive set first.
 
-        The forward pass is recorded once for the ``K n`` scaled inputs; the negative set's mapping is
-        a :meth:`MaskedMapping.fork` of the positive's (same gates, no second forward). A model that
-        declares a fixed batch runs each path point as a mapping of its own at batch ``n``.
+        Each path point is a mapping of its own at batch ``n`` (so a model that declares a fixed
+        batch runs unchanged, and results do not depend on K through the kernels' batch size); the
+        negative set's mappings are :meth:`MaskedMapping.fork` s of the positive's (same recorded
+        forward pass, no second one).
         """
         points = [xd if a == 1.0 else a * xd for a in self.alphas()]
-        if static_batch(self.twin) is None:
-            whole = torch.cat(points) if len(points) > 1 else points[0]
-            rows = sel.repeat(len(points), *([1] * (sel.dim() - 1)))
-            parts = [MaskedMapping(self.module, whole, lambda out: rows, self._ops, dtype=self._dtype())]
-        else:
-            parts = [MaskedMapping(self.module, p, lambda out: sel, self._ops, dtype=self._dtype()) for p in points]
+        parts = [MaskedMapping(self.module, p, lambda out: sel, self._ops, dtype=self._dtype()) for p in points]
         return StackedMapping(parts + [p.fork() for p in parts])
 
     def _dtype(self) -> torch.dtype | None:
