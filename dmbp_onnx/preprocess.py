@@ -239,7 +239,9 @@ def load_npy(path: str | Path, declared_shape: Sequence[int | str | None]) -> np
     path : str or pathlib.Path
         A ``.npy`` file holding a real-valued array, with or without the batch axis.
     declared_shape : sequence
-        The model input's declared shape (ints fixed; ``None``/str/<=0 dynamic).
+        The model input's declared shape (ints fixed; ``None``/str/<=0 dynamic). The batch
+        axis is free even when declared fixed (methods and explain run such a model in
+        chunks of its batch).
 
     Returns
     -------
@@ -263,7 +265,7 @@ def load_npy(path: str | Path, declared_shape: Sequence[int | str | None]) -> np
     shape = _dims(declared_shape) or []
     if arr.ndim == len(shape) - 1:
         arr = arr[None]
-    if arr.ndim != len(shape) or any(d is not None and d != a for d, a in zip(shape, arr.shape)):
+    if arr.ndim != len(shape) or any(d is not None and d != a for d, a in zip(shape[1:], arr.shape[1:])):
         raise InputError(f"{path}: array shape {arr.shape} does not fit the declared input shape {_show(shape)}")
     arr = arr.astype(np.float32)
     if not np.isfinite(arr).all():

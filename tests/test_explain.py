@@ -105,3 +105,34 @@ def test_contradictory_requests_are_refused_before_loading(tmp_path, request_kwa
     with pytest.raises(InputError, match=message):
         explain(ExplainRequest(out=tmp_path / "o", **request_kwargs))
     assert not (tmp_path / "o").exists()
+
+
+def _with_batch(model, batch):
+    dim = model.graph.input[0].type.tensor_type.shape.dim[0]
+    dim.ClearField("dim_param")
+    dim.dim_value = batch
+    return model
+
+
+@pytest.mark.parametrize("batch", [2, 4])
+def test_a_fixed_batch_model_explains_any_number_of_images(tmp_path, batch):
+    import onnx
+    from small_models import conv_net
+
+    images = np.random.default_rng(5).standard_normal((3, 3, 8, 8)).astype(np.float32)
+    np.save(tmp_path / "x.npy", images)
+    reports = {}
+    for name, model in (("fixed", _with_batch(conv_net(), batch)), ("dynamic", conv_net())):
+        onnx.save(model, str(tmp_path / f"{name}.onnx"))
+        request = ExplainRequest(model=tmp_path / f"{name}.onnx", input_npy=tmp_path / "x.npy",
+                                 methods=["gradient", "dmbp"], iterations=3, device="cpu", out=tmp_path / name)
+        reports[name] = explain(request).to_dict()
+    fixed, dynamic = reports["fixed"], reports["dynamic"]
+    assert len(fixed["images"]) == 3 and all(v["ok"] for v in fixed["validation"])
+    assert [v["input_shapes"] for v in fixed["validation"]] == [[[batch, 3, 8, 8]]] * (3 // batch + 1)
+    for got, want in zip(fixed["images"], dynamic["images"]):
+        assert got["target"] == want["target"] and got["score"] == pytest.approx(want["score"], rel=1e-6)
+    for stem in ("x_1", "x_2", "x_3"):
+        with np.load(tmp_path / "fixed" / f"{stem}.gradient.npz") as a, \
+                np.load(tmp_path / "dynamic" / f"{stem}.gradient.npz") as b:
+            np.testing.assert_allclose(a["signed"], b["signed"], rtol=1e-5, atol=1e-7)

@@ -41,7 +41,8 @@ def dmbp_smoke(twin, x: np.ndarray, iterations: int, seed: int) -> tuple[list[st
     twin : Twin
         An eligible twin.
     x : numpy.ndarray
-        A batch of the model's single input.
+        A batch of the model's single input (for a model that declares a fixed batch, its
+        first rows, padded with copies of the last up to that batch).
     iterations : int
         DMBP iterations.
     seed : int
@@ -58,9 +59,13 @@ def dmbp_smoke(twin, x: np.ndarray, iterations: int, seed: int) -> tuple[list[st
         When DMBP refuses the model or the input.
     """
     from dmbp_onnx.methods import DMBP
+    from dmbp_onnx.methods.base import pad_batch, static_batch
 
     method = DMBP(twin, iterations=iterations, seed=seed, device="cpu")
     batch = method.validate_input(x)
+    fixed = static_batch(twin)
+    if fixed is not None:  # the twin and the gradients below run the model as is: exactly its batch
+        batch = pad_batch(batch[:fixed], fixed)
     with torch.no_grad():
         before = twin(batch).clone()
     result = method.attribute(batch)

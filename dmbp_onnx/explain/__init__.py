@@ -71,7 +71,7 @@ def explain(request: ExplainRequest) -> ExplainReport:
     MismatchError
         The twin disagrees with onnxruntime on the input (unless ``force``).
     """
-    from dmbp_onnx.methods.base import static_batch
+    from dmbp_onnx.methods.base import pad_batch, static_batch
     from dmbp_onnx.methods.target import resolve_targets
     from dmbp_onnx.twin.twin import load
 
@@ -91,11 +91,13 @@ def explain(request: ExplainRequest) -> ExplainReport:
     out.mkdir(parents=True, exist_ok=True)
     results, validations, timings = [], [], {name: 0.0 for name in methods}
     bar = tqdm(total=len(items), unit="image", desc="explain", disable=not request.progress)
-    for start, batch in _batches(items, static_batch(twin) or request.batch_size):
+    fixed = static_batch(twin)
+    for start, batch in _batches(items, fixed or request.batch_size):
         x = torch.from_numpy(np.concatenate([item[1] for item in batch]).astype(np.float32))
-        validations.append(_validate(twin, x, device, request.force))
+        runnable = pad_batch(x, fixed) if fixed else x  # a fixed-batch model runs exactly its batch
+        validations.append(_validate(twin, runnable, device, request.force))
         with torch.no_grad():
-            output = twin(x.to(device)).float().cpu()
+            output = twin(runnable.to(device)).float().cpu()[: x.shape[0]]
         targets = request_targets(request.target, request.box, output, class_names)
         targets, selector = resolve_targets(output, targets)
         scores = (output * selector).flatten(1).sum(1)

@@ -33,7 +33,8 @@ class ExplainRequest:
     device : str
         ``"auto"``, ``"cpu"`` or ``"cuda"``.
     batch_size : int
-        Images per batch (validation and attribution); a model declaring a fixed batch uses that.
+        Images per batch (validation and attribution); a model declaring a fixed batch uses that
+        (a shorter last batch is padded with copies of its last image, whose results are dropped).
     out : pathlib.Path
         Output folder.
     size, layout, scale, mean, std

@@ -17,7 +17,7 @@ from torch import nn
 from dmbp_onnx.device import resolve_device
 from dmbp_onnx.errors import InputError, UnsupportedModelError
 from dmbp_onnx.methods.display import RECIPES, authors_display, clip_display
-from dmbp_onnx.methods.target import Target, resolve_targets
+from dmbp_onnx.methods.target import Target, per_image_targets, resolve_targets
 
 
 @dataclass
@@ -41,7 +41,9 @@ class Attribution:
     explains : str
         What ``score`` is, e.g. ``"logits (terminal Softmax split off)"`` or ``"output"``.
     extras : dict
-        Method-specific results (see each method).
+        Method-specific results (see each method). Tensors hold one row per image on axis 0,
+        except the per-iteration records named in :data:`PER_ITERATION_EXTRAS` (iterations
+        first, images last); nested dicts follow the same rule.
     channel_axis : int or None
         Channel axis of the input layout (None: no channel axis to sum over).
     """
@@ -61,6 +63,25 @@ class Attribution:
         """A baseline's result: positive and negative parts are the two signs of ``signed``."""
         signed = signed.detach().cpu()
         return cls(method, signed, torch.relu(signed), -torch.relu(-signed), **fields)
+
+    @classmethod
+    def concat(cls, parts: Sequence["Attribution"], keep: int) -> "Attribution":
+        """The first ``keep`` images of ``parts`` (results of one method on consecutive chunks).
+
+        Settings in ``extras`` (anything but a tensor with an image axis) are taken from the first part.
+        """
+        first = parts[0]
+        return cls(
+            method=first.method,
+            signed=torch.cat([p.signed for p in parts])[:keep],
+            positive=torch.cat([p.positive for p in parts])[:keep],
+            negative=torch.cat([p.negative for p in parts])[:keep],
+            target=[t for p in parts for t in p.target][:keep],
+            score=torch.cat([p.score for p in parts])[:keep],
+            explains=first.explains,
+            extras={k: _concat_extra(k, [p.extras[k] for p in parts], keep) for k in first.extras},
+            channel_axis=first.channel_axis,
+        )
 
     def _part(self, which: str) -> torch.Tensor:
         parts = {"signed": self.signed, "positive": self.positive, "negative": self.negative}
@@ -96,11 +117,37 @@ class Attribution:
         return fn(p.double().numpy(), q.double().numpy()).astype(np.float32)
 
 
+PER_ITERATION_EXTRAS = frozenset({"loss_history"})
+"""``extras`` keys whose tensors are ``(iterations, images)``: their image axis is the last."""
+
+
+def _concat_extra(key: str, values: list, keep: int) -> Any:
+    """One ``extras`` entry of consecutive chunks, cut to ``keep`` images (see :class:`Attribution`)."""
+    first = values[0]
+    if isinstance(first, dict):
+        return {k: _concat_extra(k, [v[k] for v in values], keep) for k in first}
+    if isinstance(first, torch.Tensor) and first.dim() > 0:
+        axis = first.dim() - 1 if key in PER_ITERATION_EXTRAS else 0
+        return torch.cat(values, dim=axis).narrow(axis, 0, keep)
+    return first
+
+
+def pad_batch(x: torch.Tensor, batch: int) -> torch.Tensor:
+    """``x`` with copies of its last image appended up to a multiple of ``batch`` images.
+
+    Images are independent in every method, so a copy changes nothing for the others and
+    its results are simply dropped.
+    """
+    missing = -x.shape[0] % batch
+    return torch.cat([x, x[-1:].expand(missing, *x.shape[1:])]) if missing else x
+
+
 def static_batch(twin) -> int | None:
     """The batch size the model's first input declares, or None when the batch axis is dynamic.
 
     Exporters bake a fixed batch into constants (Reshape targets, Resize sizes), so a
-    model declaring batch 1 cannot run other batch sizes.
+    model declaring batch 1 cannot run other batch sizes: :meth:`Method.attribute` runs
+    such a model on chunks of exactly that batch (:func:`pad_batch`).
     """
     shape = twin.inputs[0].shape
     if shape and isinstance(shape[0], int) and shape[0] > 0:
@@ -121,7 +168,8 @@ class Method:
 
     Notes
     -----
-    Subclasses implement :meth:`_attribute` on a validated CPU float32 batch.
+    Subclasses implement :meth:`_attribute` on a validated CPU float32 batch; for a model
+    that declares a fixed batch, that batch is always exactly the declared size.
     """
 
     name: str = ""
@@ -163,13 +211,14 @@ class Method:
     def validate_input(self, x) -> torch.Tensor:
         """Check ``x`` against the declared input and return it as a CPU float32 tensor.
 
-        Dimension 0 is the batch, free unless the model declares a fixed one; other dimensions must equal the
-        declared ones unless those are dynamic.
+        Dimension 0 is the batch, of any size (a model's fixed batch is handled by
+        :meth:`attribute`); other dimensions must equal the declared ones unless those are dynamic.
 
         Raises
         ------
         InputError
-            Not a float array, wrong rank or shape, empty batch, NaN or Inf values.
+            Not a float array, wrong rank or shape (naming the input, the declared and the
+            given shape), empty batch, NaN or Inf values.
         """
         spec = self.twin.inputs[0]
         if isinstance(x, np.ndarray):
@@ -193,12 +242,6 @@ class Method:
                 )
         if x.shape[0] == 0:
             raise InputError(f"input '{spec.name}' is an empty batch {tuple(x.shape)}")
-        fixed = static_batch(self.twin)
-        if fixed is not None and x.shape[0] != fixed:
-            raise InputError(
-                f"input '{spec.name}' has batch {x.shape[0]} but the model declares a fixed batch of "
-                f"{fixed} {expected}; pass {fixed} image(s) at a time or re-export with a dynamic batch axis"
-            )
         x = x.detach().to("cpu", torch.float32)
         if not torch.isfinite(x).all():
             raise InputError(f"input '{spec.name}' of shape {tuple(x.shape)} contains NaN or Inf")
@@ -223,10 +266,14 @@ class Method:
     def attribute(self, x, target: Target | Sequence[Target] | None = None) -> Attribution:
         """Explain ``target`` for every image of the batch ``x``.
 
+        A model that declares a fixed batch ``B`` explains any number of images: the batch is
+        padded with copies of its last image to a multiple of ``B``, explained ``B`` images
+        at a time, and the copies' results are dropped.
+
         Parameters
         ----------
         x : torch.Tensor or np.ndarray
-            A float batch in the model's own layout and declared input shape.
+            A float batch in the model's own layout and declared input shape (any batch size).
         target : int, BoxTarget, sequence of them, or None
             None = the predicted class of each image; one value for all images, or one per image.
 
@@ -235,7 +282,20 @@ class Method:
         InputError
             Invalid input or target.
         """
-        return self._attribute(self.validate_input(x), target)
+        x = self.validate_input(x)
+        fixed = static_batch(self.twin)
+        n = x.shape[0]
+        if fixed is None or n == fixed:
+            return self._attribute(x, target)
+        listed = per_image_targets(target, n)
+        padded = pad_batch(x, fixed)
+        if listed is not None:
+            listed += listed[-1:] * (padded.shape[0] - n)
+        parts = [
+            self._attribute(padded[start : start + fixed], target if listed is None else listed[start : start + fixed])
+            for start in range(0, padded.shape[0], fixed)
+        ]
+        return Attribution.concat(parts, keep=n)
 
     def _attribute(self, x: torch.Tensor, target) -> Attribution:
         raise NotImplementedError

@@ -155,3 +155,18 @@ def test_every_check_passes_on_the_foreign_cnn_fixtures(name):
     checks = audit_model(FOREIGN / f"{name}.onnx", AuditConfig(samples=1))
     assert [c.status for c in checks] == ["pass"] * 6, [(c.name, c.message) for c in checks if c.status != "pass"]
     assert checks[-1].details["input"] == f"{name}.npz" and checks[-1].details["batch"] == 2
+
+
+@pytest.mark.parametrize("declared,rows", [(1, 2), (2, 1)])
+def test_smoke_runs_a_fixed_batch_model_at_its_batch_whatever_the_rows(declared, rows):
+    from small_models import conv_net
+
+    from dmbp_onnx import load
+    from dmbp_onnx.audit.smoke import dmbp_smoke
+
+    model = conv_net()
+    dim = model.graph.input[0].type.tensor_type.shape.dim[0]
+    dim.ClearField("dim_param")
+    dim.dim_value = declared
+    violations, details = dmbp_smoke(load(model), _batch(n=rows), 3, 0)
+    assert violations == [] and details["batch"] == declared

@@ -1,4 +1,6 @@
-"""DMBP on models that declare a fixed batch: the two mask sets run as two mappings, with the batched results."""
+"""Models that declare a fixed batch: any number of images is explained, in chunks of the declared batch
+(padded with copies, dropped afterwards), with the results of the same model with a dynamic batch; DMBP's
+two mask sets run as two mappings."""
 
 from __future__ import annotations
 
@@ -11,8 +13,9 @@ from small_models import conv_net, export
 from torch import nn
 
 import dmbp_onnx
-from dmbp_onnx.methods import DMBP
-from dmbp_onnx.methods.base import static_batch
+from dmbp_onnx.errors import InputError
+from dmbp_onnx.methods import DMBP, Gradient, IntegratedGradients, SmoothGrad
+from dmbp_onnx.methods.base import pad_batch, static_batch
 
 ITER = 20
 
@@ -98,3 +101,61 @@ def test_fixed_batch_two_equals_the_batched_path():
     result = DMBP(fixed, iterations=ITER, device="cpu", batch_size=1).attribute(x, target=[1, 3])
     assert result.extras["batch_size"] == 2  # the declared batch, whatever batch_size says
     _assert_same(result, DMBP(dynamic, iterations=ITER, device="cpu").attribute(x, target=[1, 3]))
+
+
+def _images(n: int, seed: int, shape=(3, 10, 10)) -> torch.Tensor:
+    return torch.randn(n, *shape, generator=torch.Generator().manual_seed(seed))
+
+
+def test_pad_batch_appends_copies_of_the_last_image_up_to_a_multiple():
+    x = _images(3, 0)
+    padded = pad_batch(x, 2)
+    assert padded.shape[0] == 4 and torch.equal(padded[:3], x) and torch.equal(padded[3], x[2])
+    assert pad_batch(x, 3) is x and pad_batch(x, 1) is x
+
+
+@pytest.mark.parametrize("n", [2, 3])
+@pytest.mark.parametrize("method", [Gradient, IntegratedGradients, SmoothGrad])
+def test_baselines_on_a_batch_one_export_explain_any_number_of_images(twins, method, n):
+    fixed, dynamic = twins
+    x = _images(n, 10 + n)
+    got = method(fixed, device="cpu").attribute(x, target=[k % 4 for k in range(n)])
+    want = [method(dynamic, device="cpu").attribute(x[k : k + 1], target=k % 4) for k in range(n)]
+    assert got.target == [k % 4 for k in range(n)] and got.signed.shape == x.shape
+    torch.testing.assert_close(got.signed, torch.cat([w.signed for w in want]), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(got.score, torch.cat([w.score for w in want]), rtol=1e-5, atol=1e-6)
+
+
+def test_dmbp_on_a_batch_one_export_explains_three_images_as_three_chunks(twins):
+    fixed, dynamic = twins
+    x = _images(3, 21)
+    options = dict(iterations=4, device="cpu")
+    got = DMBP(fixed, **options).attribute(x)
+    assert got.extras["loss_history"].shape == (4, 3) and got.extras["magnitudes"]["iterations"].shape == (3,)
+    for k in range(3):
+        one = DMBP(dynamic, **options).attribute(x[k : k + 1])
+        assert got.target[k] == one.target[0]
+        torch.testing.assert_close(got.positive[k : k + 1], one.positive, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(got.extras["loss_history"][:, k : k + 1], one.extras["loss_history"])
+        for name, mask in one.extras["masks_pos"].items():
+            torch.testing.assert_close(got.extras["masks_pos"][name][k : k + 1], mask, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("n", [1, 3, 5])
+def test_a_batch_two_model_pads_the_last_chunk_and_drops_the_copy(n):
+    dynamic, fixed = dmbp_onnx.load(conv_net()), dmbp_onnx.load(_fixed(conv_net(), 2))
+    x = _images(n, 30 + n, (3, 8, 8))
+    targets = [(k + 1) % 4 for k in range(n)]
+    got = DMBP(fixed, iterations=4, device="cpu").attribute(x, target=targets)
+    assert got.target == targets and got.positive.shape == x.shape and got.extras["batch_size"] == 2
+    for start in range(0, n, 2):  # the same images as chunks of the dynamic model
+        chunk = DMBP(dynamic, iterations=4, device="cpu").attribute(x[start : start + 2], target=targets[start : start + 2])
+        torch.testing.assert_close(got.positive[start : start + 2], chunk.positive, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(got.negative[start : start + 2], chunk.negative, rtol=1e-5, atol=1e-6)
+
+
+def test_a_wrong_image_shape_is_a_typed_error_naming_both_shapes(twins):
+    fixed, _ = twins
+    for method in (Gradient(fixed, device="cpu"), DMBP(fixed, iterations=2, device="cpu")):
+        with pytest.raises(InputError, match=r"input 'x' has shape \(2, 3, 9, 9\); the model declares \(1, 3, 10, 10\)"):
+            method.attribute(torch.randn(2, 3, 9, 9))
