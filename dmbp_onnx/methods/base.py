@@ -127,9 +127,18 @@ def _concat_extra(key: str, values: list, keep: int) -> Any:
     if isinstance(first, dict):
         return {k: _concat_extra(k, [v[k] for v in values], keep) for k in first}
     if isinstance(first, torch.Tensor) and first.dim() > 0:
-        axis = first.dim() - 1 if key in PER_ITERATION_EXTRAS else 0
-        return torch.cat(values, dim=axis).narrow(axis, 0, keep)
+        if key in PER_ITERATION_EXTRAS:
+            return side_by_side(values).narrow(1, 0, keep)
+        return torch.cat(values).narrow(0, 0, keep)
     return first
+
+
+def side_by_side(histories: list[torch.Tensor]) -> torch.Tensor:
+    """``(iterations, N)``: per-iteration tensors of consecutive chunks side by side; a chunk that
+    ran fewer iterations (an early stop) is padded with NaN after its last one."""
+    steps = max(h.shape[0] for h in histories)
+    padded = [torch.cat([h, h.new_full((steps - h.shape[0], *h.shape[1:]), float("nan"))]) for h in histories]
+    return torch.cat(padded, dim=1)
 
 
 def pad_batch(x: torch.Tensor, batch: int) -> torch.Tensor:

@@ -23,7 +23,7 @@ import torch
 from tqdm import tqdm
 
 from dmbp_onnx.errors import IneligibleModelError, InputError, UnsupportedModelError
-from dmbp_onnx.methods.base import Attribution, Method, static_batch
+from dmbp_onnx.methods.base import Attribution, Method, side_by_side, static_batch
 from dmbp_onnx.methods.masked import MaskedMapping, StackedMapping
 from dmbp_onnx.methods.objectives import (
     OBJECTIVES,
@@ -368,7 +368,7 @@ def _merge(parts: list[dict], method: DMBP, size: int) -> Attribution:
             "gradient": w,
             "masks_pos": {k: m[0] for k, m in masks.items()},
             "masks_neg": {k: m[1] for k, m in masks.items()},
-            "loss_history": cat("history", dim=1),
+            "loss_history": side_by_side([p["history"].detach().cpu() for p in parts]),
             "magnitudes": mags,
             "device": str(method.device),
             "iterations": method.iterations,

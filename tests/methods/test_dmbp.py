@@ -314,3 +314,13 @@ def test_bfloat16_passes_agree_with_fp32(net, images, residual):
     start = DMBP(twin, iterations=0, precision="bf16", device="cpu").attribute(x)
     torch.testing.assert_close(start.extras["w_pos"], start.extras["gradient"])
     torch.testing.assert_close(start.extras["gradient"], DMBP(twin, iterations=0).attribute(x).extras["gradient"], rtol=0.05, atol=0.02 * float(start.extras["gradient"].abs().max()))
+
+
+def test_early_stopped_chunks_merge_with_nan_padding(net, images):
+    """Chunks that stop at different steps: histories padded with NaN after each chunk's last step."""
+    _, twin = net
+    result = DMBP(twin, iterations=200, lr=0.25, tol=1e-3, batch_size=1, device="cpu").attribute(images)
+    history = result.extras["loss_history"]
+    steps = [int(torch.isfinite(history[:, k]).sum()) for k in range(3)]
+    assert history.shape == (max(steps), 3) and len(set(steps)) > 1
+    assert all(torch.isfinite(history[: s, k]).all() for k, s in enumerate(steps))
