@@ -685,7 +685,8 @@ def write_markdown(result: dict, path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="one repetition, few iterations (~2-3 min on an idle 2-core CPU)")
+    parser.add_argument("--quick", action="store_true",
+                        help="one repetition, few iterations (~2-3 min on an idle 2-core CPU)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads for every model (default: per model)")
     parser.add_argument("--amp", action="store_true", help="also time DMBP's reduced-precision modes")
     args = parser.parse_args()
