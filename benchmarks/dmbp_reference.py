@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 
+from dmbp_onnx.methods.optimiser import Adam
 from dmbp_onnx.methods.objectives import BoxMasks, PlainStats, ThreeWayMasks, loss_per_image
 from dmbp_onnx.methods.target import resolve_targets
 from dmbp_onnx.twin.masks import hooked, iter_sites
@@ -89,7 +90,7 @@ def reference_dmbp(
     stats = PlainStats.of(w * x, pixels(w * x))
     param = ThreeWayMasks() if objective == "threeway" else BoxMasks()
     theta = param.init(n, channels, x.device)
-    optimiser = torch.optim.Adam(list(theta.values()), lr=lr)
+    optimiser = Adam(list(theta.values()), lr=lr)
     history = []
     for _ in range(iterations):
         masks = param.masks(theta)

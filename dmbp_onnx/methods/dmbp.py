@@ -25,6 +25,7 @@ from tqdm import tqdm
 from dmbp_onnx.errors import IneligibleModelError, InputError, UnsupportedModelError
 from dmbp_onnx.methods.base import Attribution, Method, side_by_side, static_batch
 from dmbp_onnx.methods.masked import MaskedMapping, StackedMapping
+from dmbp_onnx.methods.optimiser import Adam
 from dmbp_onnx.methods.objectives import (
     OBJECTIVES,
     BoxMasks,
@@ -223,7 +224,7 @@ class DMBP(Method):
         w = _mean_over_points(torch.cat([p(None) for p in positive]), k, 1)
         stats = PlainStats.of(w * xd, self.pixels(w * xd))
         theta = self.parametrisation.init(n, mapping.channels, self.device)
-        optimiser = torch.optim.Adam(list(theta.values()), lr=self.lr)
+        optimiser = Adam(list(theta.values()), lr=self.lr)
         history: list[torch.Tensor] = []
         settled = _Settling(n, self.tol, xd.device)
         bar = tqdm(range(self.iterations), disable=not self.progress, desc="DMBP", leave=False)
