@@ -29,6 +29,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("paths", metavar="MODEL_OR_FOLDER", nargs="+", help=".onnx files or folders")
     parser.add_argument("--json", dest="json_path", metavar="FILE", help="write the JSON report to FILE")
     parser.add_argument("--junit", dest="junit_path", metavar="FILE", help="write a JUnit XML report to FILE")
+    parser.add_argument("--html", dest="html_path", metavar="FILE",
+                        help="write the report as one self-contained HTML page to FILE")
     parser.add_argument("--config", metavar="audit.toml", help="settings file (flags override it)")
     parser.add_argument("--rtol", type=float, help="relative tolerance (default 1e-4)")
     parser.add_argument("--atol", type=float, help="absolute tolerance (default 1e-5)")
@@ -82,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
 
     config = _config(args)
     models = collect_models(args.paths)
-    _check_writable(args.json_path, args.junit_path)
+    _check_writable(args.json_path, args.junit_path, args.html_path)
     marks = marks_for(sys.stdout.encoding)
     started, start = datetime.now(timezone.utc), time.perf_counter()
     bar = tqdm(total=len(models), desc="audit", unit="model", disable=not sys.stderr.isatty(), file=sys.stderr)
@@ -103,4 +105,8 @@ def run(args: argparse.Namespace) -> int:
         write_json(report, args.json_path)
     if args.junit_path:
         write_junit(report, args.junit_path)
+    if args.html_path:
+        from dmbp_onnx.html import write_audit_html
+
+        write_audit_html(report, args.html_path)
     return 0 if report["ok"] else 1

@@ -9,7 +9,8 @@ happens here so the same job runs from Python::
 Per image and method it writes ``STEM.METHOD.overlay.png`` (signed map over the image,
 diverging colormap centred at 0, colour bar), ``STEM.METHOD.panel.png`` (image, positive,
 negative, signed), ``STEM.METHOD.npz`` (raw arrays) and, with several methods,
-``STEM.comparison.png``; then ``report.json`` for the whole run.
+``STEM.comparison.png``; then ``report.json`` for the whole run and ``report.html``, the same as
+one self-contained page (:mod:`dmbp_onnx.html`).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from dmbp_onnx.explain.report import ExplainReport, _jsonable, _method_options, 
 from dmbp_onnx.explain.request import ExplainRequest, _check_request
 from dmbp_onnx.explain.targets import _probabilities, parse_target, request_targets
 from dmbp_onnx.explain.validation import _validate
+from dmbp_onnx.html import write_explain_html
 
 __all__ = [
     "BOX_COLOUR",
@@ -131,4 +133,5 @@ def explain(request: ExplainRequest) -> ExplainReport:
     }
     report_path = out / "report.json"
     jsonio.write(data, report_path)
+    write_explain_html(data, out / "report.html")
     return ExplainReport(data, report_path)

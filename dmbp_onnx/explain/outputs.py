@@ -56,11 +56,14 @@ def _write_outputs(out: Path, stem: str, path: Path, array: np.ndarray, original
                                                      out / f"{stem}.{method}.panel.png", title))
         arrays = {"input": array[0], "signed": attribution.signed[k].numpy(),
                   "positive": attribution.positive[k].numpy(), "negative": attribution.negative[k].numpy(),
-                  "display": heat}
+                  "display": heat, "image": np.round(picture * 255).astype(np.uint8)}
         history = attribution.extras.get("loss_history")
         if isinstance(history, torch.Tensor) and history.numel():
             arrays["loss_history"] = history[:, k].numpy()
             per_method[method] = {"final_loss": float(history[-1, k])}
+        magnitudes = attribution.extras.get("magnitudes")
+        if isinstance(magnitudes, dict):
+            per_method.setdefault(method, {})["magnitudes"] = {m: v[k].item() for m, v in magnitudes.items()}
         npz = out / f"{stem}.{method}.npz"
         np.savez_compressed(npz, **arrays)
         files[f"{method}_arrays"] = str(npz)

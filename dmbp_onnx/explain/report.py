@@ -36,6 +36,7 @@ class ExplainReport:
             for name in item["files"].values():
                 lines.append(f"        -> {name}")
         lines.append(f"report  {self.path}")
+        lines.append(f"page    {self.path.with_name('report.html')}")
         return "\n".join(lines)
 
 
