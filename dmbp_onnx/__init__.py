@@ -1,6 +1,7 @@
 """dmbp-onnx: explain any ReLU CNN from its ONNX file.
 
-The public API is flat: :func:`load` builds a :class:`Twin`; :func:`validate`
+The public API is flat: :func:`load` builds a :class:`Twin` (:func:`from_torch` from a live
+PyTorch module); :func:`validate`
 proves it against onnxruntime; the attribution methods share one contract,
 ``Method(twin, **options).attribute(x, target=None) -> Attribution``.
 """
@@ -26,6 +27,7 @@ from dmbp_onnx.methods import (
     IntegratedGradients,
     SmoothGrad,
 )
+from dmbp_onnx.twin.from_torch import from_torch
 from dmbp_onnx.twin.twin import Twin, load
 from dmbp_onnx.validate import ValidationReport, validate
 
@@ -51,6 +53,7 @@ __all__ = [
     "UnsupportedModelError",
     "UnsupportedOpError",
     "ValidationReport",
+    "from_torch",
     "load",
     "validate",
 ]
