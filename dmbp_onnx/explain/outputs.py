@@ -33,8 +33,11 @@ def _evidence(attribution, k: int, size: tuple[int, int]) -> tuple[np.ndarray, n
 
 def _write_outputs(out: Path, stem: str, path: Path, array: np.ndarray, original: np.ndarray, k: int,
                    attributions: dict, target, output_shape, score: float, probs, class_names,
-                   display: str, index: int | None) -> dict[str, Any]:
-    """Figures and arrays of one image for every method; its entry of the report."""
+                   display: str, index: int | None, figures: bool = True) -> dict[str, Any]:
+    """Figures and arrays of one image for every method; its entry of the report.
+
+    With ``figures=False`` only the arrays are written (dataset jobs run with ``--no-figures``).
+    """
     from dmbp_onnx import viz
     from dmbp_onnx.preprocess import resize_map
 
@@ -48,12 +51,14 @@ def _write_outputs(out: Path, stem: str, path: Path, array: np.ndarray, original
     per_method: dict[str, dict[str, Any]] = {}
     for method, attribution in attributions.items():
         heat = resize_map(attribution.display(display)[k], size)
-        positive, negative = _evidence(attribution, k, size)
         heats[method] = heat
         title = f"{method}: {headline}"
-        files[f"{method}_overlay"] = str(viz.overlay_png(picture, heat, out / f"{stem}.{method}.overlay.png", title))
-        files[f"{method}_panel"] = str(viz.panel_png(picture, positive, negative, heat,
-                                                     out / f"{stem}.{method}.panel.png", title))
+        if figures:
+            positive, negative = _evidence(attribution, k, size)
+            files[f"{method}_overlay"] = str(viz.overlay_png(picture, heat, out / f"{stem}.{method}.overlay.png",
+                                                             title))
+            files[f"{method}_panel"] = str(viz.panel_png(picture, positive, negative, heat,
+                                                         out / f"{stem}.{method}.panel.png", title))
         arrays = {"input": array[0], "signed": attribution.signed[k].numpy(),
                   "positive": attribution.positive[k].numpy(), "negative": attribution.negative[k].numpy(),
                   "display": heat, "image": np.round(picture * 255).astype(np.uint8)}
@@ -67,7 +72,7 @@ def _write_outputs(out: Path, stem: str, path: Path, array: np.ndarray, original
         npz = out / f"{stem}.{method}.npz"
         np.savez_compressed(npz, **arrays)
         files[f"{method}_arrays"] = str(npz)
-    if len(attributions) > 1:
+    if figures and len(attributions) > 1:
         files["comparison"] = str(viz.comparison_png(picture, heats, out / f"{stem}.comparison.png", headline))
     return {
         "input": str(path),
