@@ -10,6 +10,9 @@ import importlib.util
 import sys
 from pathlib import Path
 
+from dmbp_onnx.jobs.command import add_arguments as add_job_arguments
+from dmbp_onnx.jobs.command import run_dataset, wants_job
+
 #: CLI method names (``dmbp_onnx.methods.METHODS``, kept here so ``--help`` needs no torch) and ``all``.
 METHOD_NAMES = ("dmbp", "gradient", "gradxinput", "ig", "smoothgrad", "guidedbp", "gradcam", "lrp")
 METHOD_CHOICES = (*METHOD_NAMES, "all")
@@ -61,6 +64,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="explain even if the twin disagrees with onnxruntime on the input")
     p.add_argument("--quiet", action="store_true", help="no progress bars, no summary")
     p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    add_job_arguments(p)
     p.set_defaults(run=run)
 
 
@@ -71,6 +75,9 @@ def _installed_methods() -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     """Run the explain job described by ``args``; returns the exit code."""
+    methods = _installed_methods() if args.method == "all" else [args.method]
+    if wants_job(args):
+        return run_dataset(args, methods)
     from dmbp_onnx.explain import ExplainRequest, explain
 
     request = ExplainRequest(
@@ -79,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         input_npy=Path(args.input_npy) if args.input_npy else None,
         target=args.target,
         box=tuple(args.box) if args.box else None,
-        methods=_installed_methods() if args.method == "all" else [args.method],
+        methods=methods,
         iterations=args.iterations,
         device=args.device,
         batch_size=args.batch_size,

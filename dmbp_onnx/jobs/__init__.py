@@ -5,11 +5,6 @@ images through :class:`~dmbp_onnx.jobs.job.ExplainJob` in batches, writes each i
 arrays atomically and appends one row per image to ``index.jsonl``. A rerun skips every
 image whose key (image content, model, settings) is already in the index. The same job
 runs in-process (:func:`~dmbp_onnx.jobs.run.run_job`) or inside Ray actors
-(:mod:`dmbp_onnx.jobs.ray_executor`, the optional ``ray`` extra; never imported here).
+(:mod:`dmbp_onnx.jobs.ray_executor`, the optional ``ray`` extra).
+Nothing is imported here, so the CLI parser (:mod:`dmbp_onnx.jobs.command`) stays light.
 """
-
-from dmbp_onnx.jobs.run import JobSummary, run_job
-from dmbp_onnx.jobs.sources import Source, count_sources, iter_sources
-from dmbp_onnx.jobs.spec import JobSpec
-
-__all__ = ["JobSpec", "JobSummary", "Source", "count_sources", "iter_sources", "run_job"]

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from dmbp_onnx.errors import InputError
-from dmbp_onnx.explain.inputs import IMAGE_SUFFIXES
 
 MANIFEST_SUFFIXES = (".txt", ".csv")
 _GLOB_CHARS = frozenset("*?[")
@@ -48,6 +47,8 @@ def is_manifest(spec: str) -> bool:
 
 
 def _folder(path: Path) -> Iterator[Source]:
+    from dmbp_onnx.explain.inputs import IMAGE_SUFFIXES
+
     names = sorted(p.name for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if not names:
         raise InputError(f"folder '{path}' contains no image files ({', '.join(IMAGE_SUFFIXES)})")
