@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from dmbp_onnx.errors import DmbpOnnxError, InputError
+from dmbp_onnx.errors import DmbpOnnxError
 from dmbp_onnx.explain.methods import _build_method
 from dmbp_onnx.explain.outputs import _write_outputs
 from dmbp_onnx.explain.request import ExplainRequest
@@ -97,13 +97,7 @@ class ExplainJob:
     def _load(self, record: Record):
         from dmbp_onnx.preprocess import load_image
 
-        image = load_image(record["path"], self.config)
-        declared = self.twin.inputs[0].shape[1:]
-        got = image.array.shape[1:]
-        if any(isinstance(d, int) and d > 0 and d != g for d, g in zip(declared, got)):
-            raise InputError(f"wrong size: the image gives an input of shape {list(got)}, the model "
-                             f"declares {list(declared)}")
-        return image
+        return load_image(record["path"], self.config)
 
     def _batch(self, batch: list) -> list[Row]:
         try:
@@ -113,14 +107,11 @@ class ExplainJob:
 
     def _explain(self, batch: list) -> list[Row]:
         from dmbp_onnx.explain.validation import _validate
-        from dmbp_onnx.methods.base import pad_batch
         from dmbp_onnx.methods.target import resolve_targets
 
         x = torch.from_numpy(np.concatenate([image.array for _, image in batch]).astype(np.float32))
-        runnable = pad_batch(x, self.fixed) if self.fixed else x
-        validation = _validate(self.twin, runnable, self.device, self.spec.force)
         with torch.no_grad():
-            output = self.twin(runnable.to(self.device)).float().cpu()[: x.shape[0]]
+            output = self.twin(self._padded(x).to(self.device)).float().cpu()[: x.shape[0]]
         targets = [request_targets(record.get("target") or self.spec.target, self.spec.box, output[k:k + 1],
                                    self.class_names)[0] for k, (record, _) in enumerate(batch)]
         targets, selector = resolve_targets(output, targets)
@@ -132,13 +123,20 @@ class ExplainJob:
             keep = torch.tensor(finite)
             x, output, scores = x[keep], output[keep], scores[keep]
             targets = [targets[k] for k in finite]
+            validation = _validate(self.twin, self._padded(x), self.device, self.spec.force)
+            check = {"ok": validation["ok"], "max_abs": validation["max_abs"]}
             probs = _probabilities(output, self.twin, self.output_kind)
             attributions = {name: method.attribute(x, target=targets) for name, method in self.methods.items()}
-            check = {"ok": validation["ok"], "max_abs": validation["max_abs"]}
             for j, k in enumerate(finite):
                 rows[k] = self._write(batch[k], j, attributions, targets[j], output.shape, float(scores[j]),
                                       None if probs is None else probs[j], check)
         return [rows[k] for k in range(len(batch))]
+
+    def _padded(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` padded to the model's fixed batch (a fixed-batch model runs exactly its batch)."""
+        from dmbp_onnx.methods.base import pad_batch
+
+        return pad_batch(x, self.fixed) if self.fixed else x
 
     def _write(self, item, j: int, attributions: dict, target, output_shape, score: float, probs,
                validation: dict) -> Row:
