@@ -8,6 +8,7 @@ own colours cannot be mistaken for evidence), and the image stays visible where 
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Mapping
 
@@ -23,6 +24,18 @@ from dmbp_onnx.errors import InputError
 
 CMAP = "bwr"
 DPI = 100
+#: Longer side of one image panel, inches (at :data:`DPI`: 300 pixels).
+PANEL_INCHES = 3.0
+#: Panels are drawn with the image's aspect ratio, clamped to [1 / MAX_ASPECT, MAX_ASPECT].
+MAX_ASPECT = 4.0
+#: Narrowest labelled panel, inches (the labels of tall images' panels must not overlap).
+LABELLED_PANEL_INCHES = 1.4
+#: Room for the colour bar with its tick labels, between panels, for panel labels, around the figure.
+COLORBAR_INCHES, GAP_INCHES, LABEL_INCHES, PAD_INCHES = 1.35, 0.1, 0.3, 0.05
+#: Height the layout engine keeps between title, labels and panels, inches.
+LAYOUT_INCHES = 0.12
+#: Font sizes of the title and of the labels, points.
+TITLE_POINTS, LABEL_POINTS = 12, 9
 _NORM = Normalize(vmin=-1.0, vmax=1.0)
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
@@ -62,20 +75,19 @@ def overlay_png(image: np.ndarray, heat: np.ndarray, path: str | Path, title: st
     heat : numpy.ndarray
         Signed map (h, w) in [-1, 1].
     path : str or pathlib.Path
-        PNG file to write (500 x 420 pixels).
+        PNG file to write, sized to the image's aspect ratio (see :func:`_figure`).
     title : str
-        Figure title.
+        Figure title (wrapped to the figure's width).
 
     Returns
     -------
     pathlib.Path
         ``path``.
     """
-    fig = Figure(figsize=(5.0, 4.2), dpi=DPI)
-    ax = fig.add_subplot(1, 1, 1)
-    _show(ax, blend(image, heat), "")
-    _colorbar(fig, [ax])
-    fig.suptitle(title)
+    image, heat = _check(image, heat)
+    fig, axes = _figure(image.shape[:2], 1, title, labelled=False)
+    _show(axes[0], blend(image, heat), "")
+    _colorbar(fig, axes)
     return _save(fig, path)
 
 
@@ -101,9 +113,9 @@ def panel_png(
     signed : numpy.ndarray
         (h, w) signed map in [-1, 1].
     path : str or pathlib.Path
-        PNG file to write (1600 x 440 pixels).
+        PNG file to write, sized to the image's aspect ratio (see :func:`_figure`).
     title : str
-        Figure title.
+        Figure title (wrapped to the figure's width).
 
     Returns
     -------
@@ -111,32 +123,31 @@ def panel_png(
         ``path``.
     """
     image, _ = _check(image, signed)
-    fig = Figure(figsize=(16.0, 4.4), dpi=DPI)
-    axes = [fig.add_subplot(1, 4, i + 1) for i in range(4)]
+    fig, axes = _figure(image.shape[:2], 4, title)
     _show(axes[0], image, "image")
     _show(axes[1], blend(image, np.clip(positive, 0.0, None)), "positive (for)")
     _show(axes[2], blend(image, -np.abs(negative)), "negative (against)")
     _show(axes[3], blend(image, signed), "signed")
     _colorbar(fig, axes)
-    fig.suptitle(title)
     return _save(fig, path)
 
 
 def comparison_png(
     image: np.ndarray, maps: Mapping[str, np.ndarray], path: str | Path, title: str = ""
 ) -> Path:
-    """Write one sheet: the image, then every method's signed map side by side.
+    """Write one sheet: the image, then every method's signed map side by side, one colour bar.
 
     Parameters
     ----------
     image : numpy.ndarray
         float RGB (h, w, 3) in [0, 1].
     maps : mapping of str to numpy.ndarray
-        Method name -> signed map (h, w) in [-1, 1], in display order.
+        Method name -> signed map (h, w) in [-1, 1], in display order; all drawn on the same
+        [-1, 1] scale.
     path : str or pathlib.Path
-        PNG file to write (``320 * (1 + len(maps))`` x 360 pixels).
+        PNG file to write, sized to the image's aspect ratio (see :func:`_figure`).
     title : str
-        Figure title.
+        Figure title (wrapped to the figure's width).
 
     Returns
     -------
@@ -145,15 +156,37 @@ def comparison_png(
     """
     if not maps:
         raise InputError("comparison_png needs at least one map")
-    n = 1 + len(maps)
-    fig = Figure(figsize=(3.2 * n, 3.6), dpi=DPI)
-    axes = [fig.add_subplot(1, n, i + 1) for i in range(n)]
-    _show(axes[0], _check(image, None)[0], "image")
+    image = _check(image, None)[0]
+    fig, axes = _figure(image.shape[:2], 1 + len(maps), title)
+    _show(axes[0], image, "image")
     for ax, (name, heat) in zip(axes[1:], maps.items()):
         _show(ax, blend(image, heat), name)
     _colorbar(fig, axes)
-    fig.suptitle(title)
     return _save(fig, path)
+
+
+def _figure(size: tuple[int, int], panels: int, title: str, labelled: bool = True) -> tuple[Figure, list[Axes]]:
+    """A figure of ``panels`` image panels in a row and a colour bar, sized to the content.
+
+    Each panel's longer side is :data:`PANEL_INCHES` (its aspect ratio is the image's, clamped to
+    :data:`MAX_ASPECT`; a labelled one is at least :data:`LABELLED_PANEL_INCHES` wide); the figure adds only the colour bar, the panel labels and the title
+    (wrapped to the figure's width), with :data:`PAD_INCHES` around, so there are no empty margins.
+    """
+    h, w = size
+    aspect = min(max(h / w, 1.0 / MAX_ASPECT), MAX_ASPECT)
+    panel_w, panel_h = PANEL_INCHES * min(1.0, 1.0 / aspect), PANEL_INCHES * min(1.0, aspect)
+    if labelled:  # a tall image's panel keeps room for its label
+        panel_w = max(panel_w, LABELLED_PANEL_INCHES)
+    width = panels * panel_w + (panels - 1) * GAP_INCHES + COLORBAR_INCHES + 2 * PAD_INCHES
+    lines = textwrap.wrap(title, max(16, int(width * 72 / (TITLE_POINTS * 0.62)))) if title else []
+    height = panel_h + (LABEL_INCHES if labelled else 0.0) + len(lines) * TITLE_POINTS * 1.5 / 72 \
+        + 2 * PAD_INCHES + LAYOUT_INCHES
+    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    fig.get_layout_engine().set(w_pad=PAD_INCHES, h_pad=PAD_INCHES, wspace=0.02, hspace=0.0)
+    axes = [fig.add_subplot(1, panels, i + 1) for i in range(panels)]
+    if lines:
+        fig.suptitle("\n".join(lines), fontsize=TITLE_POINTS)
+    return fig, axes
 
 
 def _check(image: np.ndarray, heat: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -177,13 +210,15 @@ def _show(ax: Axes, rgb: np.ndarray, label: str) -> None:
     ax.imshow(rgb, interpolation="nearest")
     ax.set_axis_off()
     if label:
-        ax.set_title(label)
+        ax.set_title(label, fontsize=LABEL_POINTS + 1)
 
 
 def _colorbar(fig: Figure, axes: list[Axes]) -> None:
-    """One colour bar for the signed scale, beside ``axes``."""
-    bar = fig.colorbar(ScalarMappable(norm=_NORM, cmap=CMAP), ax=axes, fraction=0.046, pad=0.04)
-    bar.set_label("against  <-  0  ->  for")
+    """One colour bar for the signed scale shared by every panel, beside ``axes``."""
+    bar = fig.colorbar(ScalarMappable(norm=_NORM, cmap=CMAP), ax=axes, fraction=0.9, aspect=15,
+                       pad=0.02, shrink=0.9)
+    bar.set_ticks([-1.0, -0.5, 0.0, 0.5, 1.0], labels=["−1 against", "−0.5", "0", "0.5", "+1 for"])
+    bar.ax.tick_params(labelsize=LABEL_POINTS)
 
 
 def _save(fig: Figure, path: str | Path) -> Path:

@@ -44,7 +44,7 @@ def _write_outputs(out: Path, stem: str, path: Path, array: np.ndarray, original
     size = original.shape[:2]
     name, label = _target_label(target, class_names)
     probability = float(probs[target]) if probs is not None and isinstance(target, int) else None
-    headline = f"{label}  score {score:.3g}" + ("" if probability is None else f"  p={probability:.3f}")
+    headline = f"target {label} · score {score:.3g}" + ("" if probability is None else f" · p={probability:.3f}")
     picture = _draw_box(original, _output_box(target, output_shape, size))
     files: dict[str, str] = {}
     heats: dict[str, np.ndarray] = {}
@@ -52,7 +52,7 @@ def _write_outputs(out: Path, stem: str, path: Path, array: np.ndarray, original
     for method, attribution in attributions.items():
         heat = resize_map(attribution.display(display)[k], size)
         heats[method] = heat
-        title = f"{method}: {headline}"
+        title = f"{method} · {headline}"
         if figures:
             positive, negative = _evidence(attribution, k, size)
             files[f"{method}_overlay"] = str(viz.overlay_png(picture, heat, out / f"{stem}.{method}.overlay.png",
