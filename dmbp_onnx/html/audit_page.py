@@ -1,4 +1,5 @@
-"""The audit report as one HTML page: a table of models, each row expandable to its checks."""
+"""The audit report as one HTML page: a table of models, each row expandable to its checks
+(failed models start expanded)."""
 
 from __future__ import annotations
 
@@ -55,7 +56,8 @@ def _model_row(model: dict[str, Any]) -> list[str]:
     ))
     digest = f"<p class=muted>sha256 {text(model['sha256'])} · {text(model['size'])} bytes</p>"
     return [
-        f"<details><summary><code>{escape(model['path'])}</code></summary>{digest}{checks}</details>",
+        f"<details{'' if model['ok'] else ' open'}><summary><code>{escape(model['path'])}</code></summary>"
+        f"{digest}{checks}</details>",
         f"<span class={status}>{status.upper()}</span>",
         escape(", ".join(failing)) or "—",
         text(first_divergence(model)),

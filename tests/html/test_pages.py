@@ -27,7 +27,8 @@ def test_audit_page_rows_details_and_escaping(tmp_path, audit_report):
     html = path.read_text(encoding="utf-8")
     assert html == audit_html(audit_report)
     assert_self_contained(html)
-    assert html.count("<details>") == 3 and "conv2 (Conv)" in html
+    assert html.count("<details>") == 1 and html.count("<details open>") == 2  # failed models expanded
+    assert "conv2 (Conv)" in html
     assert "<script>alert" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "&lt;b&gt;&amp;&lt;/b&gt;" in html
 
