@@ -1,10 +1,11 @@
 """The explain job on a Ray cluster: Ray Data ``map_batches`` over actors that each keep one twin.
 
-Needs the optional extra (``pip install -e '.[ray]'``); nothing else in the package imports
-this module. Each actor builds :class:`~dmbp_onnx.jobs.job.ExplainJob` once and runs it on
+Needs the optional extra (``pip install -e '.[ray]'``); only ``--ray`` imports this module.
+Each actor builds :class:`~dmbp_onnx.jobs.job.ExplainJob` once and runs it on
 the batches Ray Data hands it; the rows come back to the driver, which alone appends them to
 the index. Actors are restarted when their process dies and their unfinished batches are
-retried (``max_restarts``, ``max_task_retries``): a retried batch rewrites its files
+retried (Ray Data's actor pools default to ``max_restarts=-1`` and ``max_task_retries=-1``;
+a test kills an actor mid-run): a retried batch rewrites its files
 atomically with the same content, and the index keeps its first row per key, so every
 image is recorded exactly once. Actors write the maps themselves, so on a multi-node
 cluster ``--out`` must be a folder every node sees (a shared file system).
@@ -89,7 +90,6 @@ class RayExecutor:
             batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(size=self.actors),
             num_cpus=self.cpus_per_actor,
-            ray_remote_args_fn=lambda: {"max_restarts": -1, "max_task_retries": -1},
         )
 
     def map(self, batches: Iterable[list[Record]]) -> Iterator[list[Row]]:
