@@ -43,6 +43,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="seconds per model, all checks together (default 120)")  # fmt: skip
     parser.add_argument("--max-model-mb", dest="max_model_mb", type=float, metavar="M",
                         help="largest model accepted, in MiB, checked before reading (default 512)")  # fmt: skip
+    parser.add_argument("--jobs", type=int, default=1, metavar="N",
+                        help="audit N models at once, each in its own worker process (default 1)")
+    parser.add_argument("--ray", action="store_true",
+                        help="audit each model as a Ray task (pip install 'dmbp-onnx[ray]'; RAY_ADDRESS honoured)")
     parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
     parser.set_defaults(run=run)
     return parser
@@ -80,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from dmbp_onnx.audit.report import build_report, marks_for, model_lines, summary_line, write_json, write_junit
-    from dmbp_onnx.audit.runner import collect_models, run_audit
+    from dmbp_onnx.audit.parallel import audit_models
+    from dmbp_onnx.audit.runner import collect_models
 
     config = _config(args)
     models = collect_models(args.paths)
@@ -96,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         bar.update(1)
 
     try:
-        results = run_audit(models, config, on_model=show)
+        results = audit_models(models, config, on_model=show, jobs=args.jobs, use_ray=args.ray)
     finally:
         bar.close()
     report = build_report(results, config, started, time.perf_counter() - start)

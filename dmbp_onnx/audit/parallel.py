@@ -1,0 +1,113 @@
+"""Audit models in parallel: a pool of local workers (``--jobs N``) or Ray tasks (``--ray``).
+
+Each model still runs in its own worker process under its time budget
+(:class:`~dmbp_onnx.audit.runner.Runner`); only the scheduling changes. Results come back in
+the models' order and ``on_model`` sees them in that order too, so the printed lines and the
+JSON/JUnit reports are those of a sequential run (timings aside).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Callable, Sequence
+
+from dmbp_onnx.audit.config import AuditConfig
+from dmbp_onnx.audit.runner import ModelResult, Runner, run_audit
+from dmbp_onnx.errors import InputError
+
+
+class _InOrder:
+    """Hands results to ``on_model`` in the models' order, whatever order they finish in."""
+
+    def __init__(self, count: int, on_model: Callable[[ModelResult], None]) -> None:
+        self.results: list[ModelResult | None] = [None] * count
+        self._next, self._on_model, self._lock = 0, on_model, threading.Lock()
+
+    def put(self, position: int, result: ModelResult) -> None:
+        with self._lock:
+            self.results[position] = result
+            while self._next < len(self.results) and self.results[self._next] is not None:
+                self._on_model(self.results[self._next])
+                self._next += 1
+
+
+def _local(models: list[Path], config: AuditConfig, jobs: int, done: _InOrder) -> None:
+    """``jobs`` threads, each driving its own :class:`Runner` (one worker process each)."""
+    local = threading.local()
+    runners: list[Runner] = []
+    lock = threading.Lock()
+
+    def audit(position: int) -> None:
+        if not hasattr(local, "runner"):
+            local.runner = Runner(config)
+            with lock:
+                runners.append(local.runner)
+        done.put(position, local.runner.audit(models[position]))
+
+    try:
+        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="audit") as pool:
+            for future in [pool.submit(audit, k) for k in range(len(models))]:
+                future.result()
+    finally:
+        for runner in runners:
+            runner.__exit__(None, None, None)
+
+
+def _audit_one(path: str, config: dict) -> ModelResult:
+    """One model in a fresh :class:`Runner` (the body of a Ray task)."""
+    with Runner(AuditConfig(**config)) as runner:
+        return runner.audit(Path(path))
+
+
+def _ray(models: list[Path], config: AuditConfig, address: str | None, done: _InOrder) -> None:
+    """One Ray task per model (retried if its process dies), collected as they finish."""
+    try:
+        import ray
+    except ImportError:
+        raise InputError("--ray needs the optional Ray extra: pip install 'dmbp-onnx[ray]'") from None
+    if not ray.is_initialized():
+        ray.init(address=address or os.environ.get("RAY_ADDRESS"), log_to_driver=False)
+    task = ray.remote(num_cpus=1, max_retries=3)(_audit_one)
+    pending = {task.remote(str(path), config.to_dict()): k for k, path in enumerate(models)}
+    while pending:
+        ready, _ = ray.wait(list(pending), num_returns=1)
+        done.put(pending.pop(ready[0]), ray.get(ready[0]))
+
+
+def audit_models(models: Sequence[Path], config: AuditConfig,
+                 on_model: Callable[[ModelResult], None] = lambda result: None, jobs: int = 1,
+                 use_ray: bool = False, address: str | None = None) -> list[ModelResult]:
+    """Audit ``models``: sequentially (``jobs=1``), on ``jobs`` local workers, or as Ray tasks.
+
+    Parameters
+    ----------
+    models : sequence of pathlib.Path
+        The models, in report order.
+    config : AuditConfig
+        Settings (each model keeps its ``time_budget_s``).
+    on_model : callable
+        Sees each result, in the models' order, as soon as it and all before it are known.
+    jobs : int
+        Local workers when not on Ray.
+    use_ray, address
+        Run each model as a Ray task, on the cluster at ``address`` (default ``RAY_ADDRESS``, else local).
+
+    Raises
+    ------
+    InputError
+        ``jobs`` below 1, or ``use_ray`` without Ray installed.
+    """
+    if jobs < 1:
+        raise InputError(f"--jobs must be at least 1, got {jobs}")
+    models = [Path(p) for p in models]
+    if jobs == 1 and not use_ray:
+        return run_audit(models, config, on_model=on_model)
+    done = _InOrder(len(models), on_model)
+    if use_ray:
+        _ray(models, config, address, done)
+    else:
+        _local(models, config, min(jobs, len(models)), done)
+    return list(done.results)
