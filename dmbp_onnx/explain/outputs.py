@@ -61,7 +61,9 @@ def _write_outputs(out: Path, stem: str, path: Path, array: np.ndarray, original
                                                          out / f"{stem}.{method}.panel.png", title))
         arrays = {"input": array[0], "signed": attribution.signed[k].numpy(),
                   "positive": attribution.positive[k].numpy(), "negative": attribution.negative[k].numpy(),
-                  "display": heat, "image": np.round(picture * 255).astype(np.uint8)}
+                  "display": heat}
+        if figures:  # the picture under the maps, for report.html
+            arrays["image"] = np.round(picture * 255).astype(np.uint8)
         history = attribution.extras.get("loss_history")
         if isinstance(history, torch.Tensor) and history.numel():
             arrays["loss_history"] = history[:, k].numpy()
