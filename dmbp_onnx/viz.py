@@ -169,8 +169,9 @@ def _figure(size: tuple[int, int], panels: int, title: str, labelled: bool = Tru
     """A figure of ``panels`` image panels in a row and a colour bar, sized to the content.
 
     Each panel's longer side is :data:`PANEL_INCHES` (its aspect ratio is the image's, clamped to
-    :data:`MAX_ASPECT`; a labelled one is at least :data:`LABELLED_PANEL_INCHES` wide); the figure adds only the colour bar, the panel labels and the title
-    (wrapped to the figure's width), with :data:`PAD_INCHES` around, so there are no empty margins.
+    :data:`MAX_ASPECT`; a labelled one is at least :data:`LABELLED_PANEL_INCHES` wide); the figure
+    adds only the colour bar, the panel labels and the title (wrapped to the figure's width), with
+    :data:`PAD_INCHES` around, so there are no empty margins.
     """
     h, w = size
     aspect = min(max(h / w, 1.0 / MAX_ASPECT), MAX_ASPECT)
