@@ -11,6 +11,8 @@ from PIL import Image
 #: Smallest side, in pixels, an inlined image is upscaled to (nearest neighbour) so tiny
 #: model inputs stay visible without the browser blurring them.
 MIN_SIDE = 128
+#: Largest side, in pixels, of an inlined image (larger ones are downscaled: the page stays small).
+MAX_SIDE = 512
 
 
 def png_uri(rgb: np.ndarray, min_side: int = MIN_SIDE) -> str:
@@ -21,14 +23,17 @@ def png_uri(rgb: np.ndarray, min_side: int = MIN_SIDE) -> str:
     rgb : numpy.ndarray
         ``(h, w, 3)`` floats in [0, 1] or uint8.
     min_side : int
-        Upscale by a whole factor until the smaller side is at least this (0: never).
+        Upscale by a whole factor until the smaller side is at least this (0: never); an image
+        whose larger side exceeds :data:`MAX_SIDE` is downscaled to it instead.
     """
     array = np.asarray(rgb)
     if array.dtype != np.uint8:
         array = np.round(np.clip(array, 0.0, 1.0) * 255).astype(np.uint8)
     image = Image.fromarray(array, "RGB")
     factor = -(-min_side // max(1, min(image.size)))
-    if factor > 1:
+    if max(image.size) > MAX_SIDE:
+        image.thumbnail((MAX_SIDE, MAX_SIDE), Image.LANCZOS)
+    elif factor > 1:
         image = image.resize((image.width * factor, image.height * factor), Image.NEAREST)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", optimize=True)

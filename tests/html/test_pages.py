@@ -49,3 +49,21 @@ def test_audit_cli_writes_the_page(tmp_path):
     html = page.read_text(encoding="utf-8")
     assert_self_contained(html)
     assert "net.onnx" in html and html.count("<details>") == 1
+
+
+def test_inlined_images_are_scaled_for_the_page():
+    import base64
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from dmbp_onnx.html.images import MAX_SIDE, MIN_SIDE, colorbar_uri, png_uri
+
+    def size(uri):
+        return Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))).size
+
+    assert size(png_uri(np.zeros((8, 6, 3)))) == (6 * 22, 8 * 22)  # tiny inputs: whole-factor nearest upscale
+    assert min(size(png_uri(np.zeros((8, 6, 3))))) >= MIN_SIDE
+    assert size(png_uri(np.zeros((1000, 2000, 3), np.uint8))) == (MAX_SIDE, MAX_SIDE // 2)
+    assert size(png_uri(np.zeros((300, 200, 3)))) == (200, 300) and size(colorbar_uri()) == (256, 14)
