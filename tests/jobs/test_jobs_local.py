@@ -55,6 +55,28 @@ def test_resume_after_a_limited_run_recomputes_nothing(images, tmp_path, monkeyp
     assert (third.ok, third.failed, third.skipped) == (0, 0, 10) and len(explained) == 5
 
 
+def test_rerun_after_an_interrupt_finishes_the_job_exactly_once(images, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    original = job_module.ExplainJob.run
+    calls = []
+
+    def interrupted_on_the_second_batch(self, records):
+        calls.append(len(records))
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return original(self, records)
+
+    monkeypatch.setattr(job_module.ExplainJob, "run", interrupted_on_the_second_batch)
+    with pytest.raises(KeyboardInterrupt):
+        run_job(make_spec(out), [images])
+    assert len(read_rows(out / INDEX_NAME)) == 4
+    monkeypatch.setattr(job_module.ExplainJob, "run", original)
+    second = run_job(make_spec(out), [images])
+    assert (second.ok, second.skipped) == (6, 4)
+    rows = read_rows(out / INDEX_NAME)
+    assert len(rows) == 10 and len({r["image"] for r in rows}) == 10 and len(_npz(out)) == 10
+
+
 def test_other_settings_are_other_work(images, tmp_path):
     out = tmp_path / "out"
     run_job(make_spec(out), [images], limit=2)
