@@ -31,7 +31,7 @@ def reference_dmbp(
     x: torch.Tensor,
     target=None,
     iterations: int = 3,
-    lr: float = 0.25,
+    lr: float = 0.25,  # DMBP's "auto" on a 5-site model; pass DMBP(...).options["lr"]
     objective: str = "perset",
     alpha: float = 1.0,
     lam: float = 0.0,
@@ -92,11 +92,13 @@ def reference_dmbp(
     theta = param.init(n, channels, x.device)
     optimiser = Adam(list(theta.values()), lr=lr)
     history = []
+    iterates = []  # (loss, mappings (2, n, ...), masks) of every evaluated iterate
     for _ in range(iterations):
         masks = param.masks(theta)
         wm = mapping(rows(masks), True)
         a = pixels((wm * x).flatten(0, 1))
         loss = loss_per_image(objective, a[:n], a[n:], masks, stats, alpha, lam, beta, lam_neg)
+        iterates.append((loss.detach(), wm.detach(), {k: m.detach().clone() for k, m in masks.items()}))
         grads = torch.autograd.grad(loss.sum(), list(theta.values()))
         for t, g in zip(theta.values(), grads):
             t.grad = g
@@ -106,10 +108,24 @@ def reference_dmbp(
     with torch.no_grad():
         masks = param.masks(theta)
     wm = mapping(rows(masks), False).detach()
+    a = pixels((wm * x).flatten(0, 1))
+    loss = loss_per_image(objective, a[:n], a[n:], masks, stats, alpha, lam, beta, lam_neg).detach()
+    iterates.append((loss, wm, {k: m.detach() for k, m in masks.items()}))
+    # the returned iterate is each image's lowest-loss one among those whose maps have not collapsed
+    # (the first on ties; the first iterate is always eligible)
+    def collapsed(wm):
+        return (wm * x).abs().flatten(2).sum(2).sum(0) < 0.01 * stats.total
+
+    losses = torch.stack([it[0] for it in iterates])
+    dead = torch.stack([collapsed(it[1]) for it in iterates])
+    dead[0] = False
+    chosen = losses.masked_fill(dead, float("inf")).argmin(0)
+    wm = torch.stack([iterates[int(chosen[i])][1][:, i] for i in range(n)], dim=1)
+    masks = {k: torch.stack([iterates[int(chosen[i])][2][k][:, i] for i in range(n)], dim=1) for k in masks}
     return {
         "w_pos": wm[0],
         "w_neg": wm[1],
-        "masks_pos": {k: m[0].detach() for k, m in masks.items()},
-        "masks_neg": {k: m[1].detach() for k, m in masks.items()},
+        "masks_pos": {k: m[0] for k, m in masks.items()},
+        "masks_neg": {k: m[1] for k, m in masks.items()},
         "loss_history": torch.stack(history) if history else torch.zeros(0, n),
     }

@@ -42,6 +42,17 @@ MEMORY_FACTOR = 3.0
 #: Largest automatic chunk on CPU: per-image time grew with the batch there (benchmarks/perf_dmbp.py:
 #: VGG-style 96x96, one thread, ~0.09 s/iteration/image at batch 1, ~0.10 at 8, ~0.16 at 32).
 CPU_CHUNK = 8
+#: ``lr="auto"``: one step may shrink a product of masks along ``AUTO_DEPTH`` sites by ``AUTO_STEP``
+#: per site (the demo model's depth and the step chosen on it), i.e. by ``(1 - AUTO_STEP) ** AUTO_DEPTH``.
+AUTO_STEP, AUTO_DEPTH = 0.25, 5
+
+
+def auto_lr(depth: int) -> float:
+    """The learning rate of ``lr="auto"`` for a model with ``depth`` mask sites:
+    ``1 - (1 - AUTO_STEP) ** (AUTO_DEPTH / depth)`` (0.25 at depth 5, 0.086 at 16, 0.052 at 27)."""
+    return 1.0 - (1.0 - AUTO_STEP) ** (AUTO_DEPTH / max(1, depth))
+
+
 #: ``precision`` option -> dtype of the two linear passes (masks, loss and the forward pass stay fp32).
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 #: Early stop (``tol`` > 0): steps without a relative loss improvement above ``tol`` before an image settles.
@@ -60,8 +71,12 @@ class DMBP(Method):
         8, 16 and 100 (docs/method.md §6): Adam's first steps move every mask by about ``lr`` in the
         direction of its gradient's sign, which already makes the selection; more steps mostly trade
         faithfulness for sparser maps. The paper's authors use 200.
-    lr : float
-        Adam learning rate; a box mask moves by about ``lr`` per step.
+    lr : float or "auto"
+        Adam learning rate; a box mask moves by about ``lr`` per step. "auto" (default) scales it
+        with the depth D (mask sites): :func:`auto_lr`, 0.25 on the 5-site demo model where it was
+        chosen, so that one step can shrink a mapping along the deepest path by the same factor on
+        every model (masks compound multiplicatively along the depth: 0.25 per step collapsed
+        every map of the 27-site CRAFT after one step).
     objective : {"perset", "r1", "r2", "threeway"}
         "perset" (default): each set's evidence relative to its own mass in the plain map,
         ``-sum a+ / P0 + sum a- / N0``, plus ``alpha`` times the wrong-sign ratios plus ``lam`` /
@@ -121,7 +136,7 @@ class DMBP(Method):
         self,
         twin,
         iterations: int = 3,
-        lr: float = 0.25,
+        lr: float | str = "auto",
         objective: str = "perset",
         alpha: float = 1.0,
         lam: float = 0.0,
@@ -144,6 +159,8 @@ class DMBP(Method):
         _check(isinstance(path_steps, Integral) and path_steps >= 1, "path_steps", path_steps)
         _check(precision in PRECISIONS, "precision", precision)
         lam_neg = lam if lam_neg is None else lam_neg
+        if lr == "auto":
+            lr = auto_lr(len(twin.mask_sites))
         for label, value in (("lr", lr), ("alpha", alpha), ("lam", lam), ("lam_neg", lam_neg), ("beta", beta), ("tol", tol)):
             _check(isinstance(value, Real) and value >= 0, label, value)
         _check(isinstance(memory_budget_mb, Real) and memory_budget_mb > 0, "memory_budget_mb", memory_budget_mb)
@@ -227,21 +244,32 @@ class DMBP(Method):
         optimiser = Adam(list(theta.values()), lr=self.lr)
         history: list[torch.Tensor] = []
         settled = _Settling(n, self.tol, xd.device)
+        best = _Best(n)
         bar = tqdm(range(self.iterations), disable=not self.progress, desc="DMBP", leave=False)
-        for _ in bar:
-            loss = self._step(mapping, theta, stats, xd)
+        for step in bar:
+            masks = {name: m.detach().clone() for name, m in self.parametrisation.masks(theta).items()}
+            loss, wm = self._step(mapping, theta, stats, xd)
+            best.update(step, loss, wm, masks, _alive(wm, xd, stats))
             history.append(loss)
             if settled.update(loss):
                 break
             optimiser.step()
             self.parametrisation.project(theta)
-        with torch.no_grad():
-            masks = {name: m.detach() for name, m in self.parametrisation.masks(theta).items()}
-        wm = _mean_over_points(mapping(_expand(masks, k)), k, 2)
+        else:  # the last step's masks have not been evaluated yet
+            with torch.no_grad():
+                masks = {name: m.detach() for name, m in self.parametrisation.masks(theta).items()}
+                wm = _mean_over_points(mapping(_expand(masks, k)), k, 2)
+                a = self.pixels(wm * torch.cat([xd, xd]))
+                loss = loss_per_image(
+                    self.objective, a[:n], a[n:], masks, stats, self.alpha, self.lam, self.beta, self.lam_neg
+                )
+            best.update(len(history), loss, wm, masks, _alive(wm, xd, stats))
+        wm, masks = best.w, best.masks
         w_pos, w_neg = wm[:n], wm[n:]
         a = self.pixels(wm * torch.cat([xd, xd]))
         mags = magnitudes(w, w_pos, w_neg, xd, a[:n], a[n:], masks, stats)
         mags["iterations"] = settled.used()
+        mags["best_iterate"] = best.step.to(torch.float32)
         return {
             "targets": targets,
             "score": score,
@@ -271,8 +299,11 @@ class DMBP(Method):
         """Precision of the mapping's linear passes."""
         return PRECISIONS[self.precision]
 
-    def _step(self, mapping: StackedMapping, theta: dict, stats: PlainStats, xd: torch.Tensor) -> torch.Tensor:
-        """Set ``theta``'s gradients for one iteration; return the loss per image (before the step).
+    def _step(
+        self, mapping: StackedMapping, theta: dict, stats: PlainStats, xd: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Set ``theta``'s gradients for one iteration; return the loss per image (before the step)
+        and the mappings it was computed on, ``(2 n, ...)`` (the path mean of each set).
 
         W_m comes from one masked backward pass; ``G = d loss / d W_m`` from autograd on
         the (cheap) loss alone; ``d loss / d m`` from one adjoint forward pass on G
@@ -286,7 +317,8 @@ class DMBP(Method):
             flat = _expand({name: m.detach() for name, m in masks.items()}, k)
             wm = mapping(flat).requires_grad_(True)
             leaves = {name: m.detach().requires_grad_(True) for name, m in masks.items()}
-            a = self.pixels(_mean_over_points(wm, k, 2) * torch.cat([xd, xd]))
+            mean = _mean_over_points(wm, k, 2)
+            a = self.pixels(mean * torch.cat([xd, xd]))
             loss = loss_per_image(
                 self.objective, a[:n], a[n:], leaves, stats, self.alpha, self.lam, self.beta, self.lam_neg
             )
@@ -300,7 +332,41 @@ class DMBP(Method):
                 total = torch.autograd.grad(list(masks.values()), list(theta.values()), total)
             for t, g in zip(theta.values(), total):
                 t.grad = g
-        return loss.detach()
+        return loss.detach(), mean.detach()
+
+
+class _Best:
+    """The iterate with the lowest loss so far, per image: its mappings ``(2 n, ...)``, masks
+    (site -> ``(2, n, C)``) and step. Sign-like Adam steps on all masks at once can overshoot on
+    deep networks (masks compound multiplicatively along the depth); returning the best iterate
+    instead of the last one makes the result never worse, by the loss, than the unmasked start.
+    A collapsed iterate (see :func:`_alive`) is never chosen: the purity ratios of an empty map are 0,
+    which can make its loss lower than that of a real one on heavily cancelling models."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.loss: torch.Tensor | None = None
+        self.w: torch.Tensor | None = None
+        self.masks: dict[str, torch.Tensor] = {}
+        self.step = torch.zeros(n, dtype=torch.long)
+
+    def update(
+        self, step: int, loss: torch.Tensor, w: torch.Tensor, masks: dict[str, torch.Tensor], alive: torch.Tensor
+    ) -> None:
+        """Keep ``step``'s iterate for the images whose loss ``(n,)`` is below their best and whose
+        maps have not collapsed (``alive``, ``(n,)`` bool; the first iterate is always kept)."""
+        if self.loss is None:
+            self.loss, self.w, self.masks = loss.clone(), w.clone(), {k: m.clone() for k, m in masks.items()}
+            self.step = torch.full((self.n,), step, dtype=torch.long, device=loss.device)
+            return
+        better = (loss < self.loss) & alive
+        if not bool(better.any()):
+            return
+        self.loss = torch.where(better, loss, self.loss)
+        rows = torch.cat([better, better]).reshape(-1, *([1] * (w.dim() - 1)))
+        self.w = torch.where(rows, w, self.w)
+        self.masks = {k: torch.where(better[None, :, None], m, self.masks[k]) for k, m in masks.items()}
+        self.step = torch.where(better, step, self.step)
 
 
 class _Settling:
@@ -325,6 +391,14 @@ class _Settling:
     def used(self) -> torch.Tensor:
         """``(n,)`` iterations each image needed: the last step that improved its loss."""
         return self.last_improved.clone()
+
+
+def _alive(w: torch.Tensor, x: torch.Tensor, stats: PlainStats) -> torch.Tensor:
+    """``(n,)`` bool: the mappings ``w`` ``(2 n, ...)`` of both sets have not collapsed, i.e.
+    ``sum |W+ x| + sum |W- x| >= 1 %`` of S (the ``collapsed`` magnitude's rule)."""
+    n = x.shape[0]
+    mass = (w[:n] * x).flatten(1).abs().sum(1) + (w[n:] * x).flatten(1).abs().sum(1)
+    return mass >= 0.01 * stats.total
 
 
 def _expand(masks: dict[str, torch.Tensor], k: int) -> dict[str, torch.Tensor]:

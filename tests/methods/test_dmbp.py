@@ -105,7 +105,8 @@ def test_optimisation_invariants(net, images):
             assert m.shape == (3, c) and m.min() >= 0 and m.max() <= 1
     mags = ex["magnitudes"]
     assert set(mags) == {
-        "positive_evidence", "negative_share", "nuisance_share", "masks_at_bounds", "collapsed", "iterations"
+        "positive_evidence", "negative_share", "nuisance_share", "masks_at_bounds", "collapsed", "iterations",
+        "best_iterate",
     }  # fmt: skip
     assert (mags["iterations"] <= ITER).all()
     assert not mags["collapsed"].any()
@@ -118,8 +119,9 @@ def test_optimisation_invariants(net, images):
 def test_fast_path_equals_reference_loop(net, images):
     _, twin = net
     for objective in ("r1", "r2", "threeway"):
-        fast = DMBP(twin, iterations=ITER, objective=objective, lam=0.01, device="cpu").attribute(images[:2])
-        ref = reference_dmbp(twin, images[:2], iterations=ITER, objective=objective, lam=0.01)
+        method = DMBP(twin, iterations=ITER, objective=objective, lam=0.01, lr=0.25, device="cpu")
+        fast = method.attribute(images[:2])
+        ref = reference_dmbp(twin, images[:2], **reference_options(method))
         ex = fast.extras
         torch.testing.assert_close(ex["loss_history"], ref["loss_history"], rtol=1e-5, atol=1e-6)
         torch.testing.assert_close(ex["w_pos"], ref["w_pos"], rtol=1e-5, atol=1e-7)
@@ -133,7 +135,7 @@ def test_fast_path_equals_reference_loop(net, images):
 def test_path_fast_path_equals_reference_loop(net, images, objective):
     """Masks shared along the path: the fast path's per-point mask gradients summed equal autograd's."""
     _, twin = net
-    options = dict(iterations=ITER, objective=objective, lam=0.3, lam_neg=0.1, path_steps=3)
+    options = dict(iterations=ITER, objective=objective, lam=0.3, lam_neg=0.1, path_steps=3, lr=0.25)
     fast = DMBP(twin, device="cpu", **options).attribute(images[:2])
     ref = reference_dmbp(twin, images[:2], **options)
     ex = fast.extras
