@@ -59,8 +59,8 @@ class ExplainJob:
 
         self.spec = spec
         self.settings = spec.settings()
-        self.model_sha = file_sha256(spec.model)
         self.twin = load(Path(spec.model))
+        self.model_sha = file_sha256(spec.model)
         request = ExplainRequest(model=Path(spec.model), iterations=spec.iterations, device=spec.device,
                                  **{k: v for k, v in spec.preprocess.items()})
         self.config, self.output_kind = _preprocess_config(self.twin, request)

@@ -15,6 +15,8 @@ from typing import Iterable, Iterator, Protocol, Sequence
 
 from tqdm import tqdm
 
+from dmbp_onnx.errors import ModelLoadError
+
 from dmbp_onnx.jobs.index import INDEX_NAME, Index
 from dmbp_onnx.jobs.job import ExplainJob, Record, Row, failed_row
 from dmbp_onnx.jobs.sources import Source, count_sources, iter_sources
@@ -113,10 +115,14 @@ def run_job(spec: JobSpec, inputs: Sequence[str | Path], executor: Executor | No
     Raises
     ------
     DmbpOnnxError
-        Bad inputs (a missing path, an empty folder) or a model that cannot be loaded.
+        Bad inputs (a missing path, an empty folder) or a model that cannot be read or loaded
+        (:class:`~dmbp_onnx.errors.ModelLoadError`).
     """
     started = time.perf_counter()
-    model_sha = file_sha256(spec.model)
+    try:
+        model_sha = file_sha256(spec.model)
+    except OSError as exc:
+        raise ModelLoadError(f"cannot read the model '{spec.model}': {exc.strerror or exc}") from None
     settings = spec.settings()
     total = count_sources(inputs)
     counts = {"ok": 0, "failed": 0, "skipped": 0}

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from conftest import make_spec, write_images
 
-from dmbp_onnx.errors import InputError
+from dmbp_onnx.errors import InputError, ModelLoadError
 from dmbp_onnx.jobs import job as job_module
 from dmbp_onnx.jobs.index import INDEX_NAME, Index, read_rows
 from dmbp_onnx.jobs.run import run_job
@@ -160,6 +160,11 @@ def test_cli_dataset_job(images, tmp_path):
     assert done.returncode == 0, done.stderr
     assert "3 explained, 0 failed, 0 already done, of 10 images" in done.stdout
     assert len(read_rows(out / INDEX_NAME)) == 3
+
+
+def test_a_missing_model_is_a_typed_error(images, tmp_path):
+    with pytest.raises(ModelLoadError, match="cannot read the model"):
+        run_job(make_spec(tmp_path / "out", model=str(tmp_path / "absent.onnx")), [images])
 
 
 def test_import_dmbp_onnx_does_not_import_ray():
