@@ -25,7 +25,6 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import numpy as np
 from PIL import Image

@@ -29,14 +29,6 @@ Row = dict[str, Any]
 MAPS_DIR = "maps"
 
 
-def failed_row(record: Record, error: BaseException | str, model_sha: str, settings: dict) -> Row:
-    """The index row of an image that could not be explained."""
-    message = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
-    return {"key": record["key"], "image": record["path"], "image_sha256": record.get("image_sha256"),
-            "model_sha256": model_sha, "settings": settings, "status": "failed", "error": message,
-            "target": record.get("target"), "score": None, "methods": {}, "files": {}}
-
-
 class ExplainJob:
     """A twin and its methods, built once; :meth:`run` explains one batch of records.
 
@@ -92,7 +84,11 @@ class ExplainJob:
         return [rows[record["key"]] for record in records]
 
     def _failed(self, record: Record, error: BaseException | str) -> Row:
-        return failed_row(record, error, self.model_sha, self.settings)
+        """The row of an image that could not be explained."""
+        message = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+        return {"key": record["key"], "image": record["path"], "image_sha256": record.get("image_sha256"),
+                "model_sha256": self.model_sha, "settings": self.settings, "status": "failed", "error": message,
+                "target": record.get("target"), "score": None, "methods": {}, "files": {}}
 
     def _load(self, record: Record):
         from dmbp_onnx.preprocess import load_image

@@ -18,7 +18,7 @@ from tqdm import tqdm
 from dmbp_onnx.errors import ModelLoadError
 
 from dmbp_onnx.jobs.index import INDEX_NAME, Index
-from dmbp_onnx.jobs.job import ExplainJob, Record, Row, failed_row
+from dmbp_onnx.jobs.job import ExplainJob, Record, Row
 from dmbp_onnx.jobs.sources import Source, count_sources, iter_sources
 from dmbp_onnx.jobs.spec import JobSpec, file_sha256, work_key
 
@@ -154,4 +154,4 @@ def run_job(spec: JobSpec, inputs: Sequence[str | Path], executor: Executor | No
                       time.perf_counter() - started, index.path)
 
 
-__all__ = ["Executor", "JobSummary", "LocalExecutor", "failed_row", "run_job"]
+__all__ = ["Executor", "JobSummary", "LocalExecutor", "run_job"]
