@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import make_spec, write_images
+from job_images import make_spec, write_images
 
 from dmbp_onnx.errors import InputError, ModelLoadError
 from dmbp_onnx.jobs import job as job_module

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import make_spec, write_images
+from job_images import make_spec, write_images
 
 from dmbp_onnx.jobs.index import INDEX_NAME, read_rows
 from dmbp_onnx.jobs.run import run_job
