@@ -3,19 +3,19 @@
 import json
 import re
 import shutil
+from pathlib import Path
 
 import pytest
 
 from dmbp_onnx.cli import main
 
+FOREIGN = Path(__file__).parents[1] / "fixtures" / "foreign"
 _FOREIGN_MODELS = ("jax_flax_cnn", "sklearn_mlp", "torch_legacy_cnn", "paddle_cnn")
 
 
 @pytest.fixture
 def models(tmp_path):
     """Four foreign fixtures (one fails its checks) with their inputs, alone in a folder."""
-    from test_runner import FOREIGN
-
     folder = tmp_path / "models"
     folder.mkdir()
     for name in _FOREIGN_MODELS:
