@@ -98,6 +98,7 @@ def panel_png(
     signed: np.ndarray,
     path: str | Path,
     title: str = "",
+    labels: tuple[str, str] = ("positive (for)", "negative (against)"),
 ) -> Path:
     """Write four panels: image, positive evidence, negative evidence, signed map.
 
@@ -116,6 +117,9 @@ def panel_png(
         PNG file to write, sized to the image's aspect ratio (see :func:`_figure`).
     title : str
         Figure title (wrapped to the figure's width).
+    labels : tuple of str
+        Titles of the positive and negative panels (e.g. with each map's share of the mass when
+        the two are scaled separately).
 
     Returns
     -------
@@ -125,8 +129,8 @@ def panel_png(
     image, _ = _check(image, signed)
     fig, axes = _figure(image.shape[:2], 4, title)
     _show(axes[0], image, "image")
-    _show(axes[1], blend(image, np.clip(positive, 0.0, None)), "positive (for)")
-    _show(axes[2], blend(image, -np.abs(negative)), "negative (against)")
+    _show(axes[1], blend(image, np.clip(positive, 0.0, None)), labels[0])
+    _show(axes[2], blend(image, -np.abs(negative)), labels[1])
     _show(axes[3], blend(image, signed), "signed")
     _colorbar(fig, axes)
     return _save(fig, path)

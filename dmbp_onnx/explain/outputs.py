@@ -12,23 +12,28 @@ from dmbp_onnx.explain.boxes import _draw_box, _output_box
 from dmbp_onnx.explain.report import _jsonable
 from dmbp_onnx.explain.targets import _target_label
 
-#: Percentile of the pooled positive and negative pixel maps drawn at full colour in the panels.
+#: Percentile of each of the positive and negative pixel maps drawn at full colour in its panel.
 PANEL_PERCENTILE = 99.0
 
 
-def _evidence(attribution, k: int, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Positive and negative pixel maps of image ``k`` at ``size``, on one common scale, in [0, 1].
+def _evidence(attribution, k: int, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, float]:
+    """Positive and negative pixel maps of image ``k`` at ``size`` in [0, 1], and the negative map's
+    share of the pair's mass.
 
-    The scale is the :data:`PANEL_PERCENTILE`-th percentile of the pooled values of both maps
-    (their maximum when that is 0), so a few hot pixels saturate instead of washing out the rest.
+    Each map is scaled by its own :data:`PANEL_PERCENTILE`-th percentile (its maximum when that is 0),
+    so a few hot pixels saturate instead of washing out the rest, and a negative map far weaker than
+    the positive one is still visible: the panels' labels give each map's share of the mass, so the
+    two scales are never mistaken for one.
     """
     from dmbp_onnx.preprocess import resize_map
 
-    p = np.maximum(attribution.pixel_map("positive")[k], 0.0)
-    q = np.maximum(-attribution.pixel_map("negative")[k], 0.0)
-    pooled = np.concatenate([p.ravel(), q.ravel()])
-    scale = float(np.percentile(pooled, PANEL_PERCENTILE)) or float(pooled.max()) or 1.0
-    return (resize_map(np.minimum(p / scale, 1.0), size), resize_map(np.minimum(q / scale, 1.0), size))
+    maps = (np.maximum(attribution.pixel_map("positive")[k], 0.0), np.maximum(-attribution.pixel_map("negative")[k], 0.0))
+    total = float(maps[0].sum() + maps[1].sum()) or 1.0
+    scaled = []
+    for m in maps:
+        scale = float(np.percentile(m, PANEL_PERCENTILE)) or float(m.max()) or 1.0
+        scaled.append(resize_map(np.minimum(m / scale, 1.0), size))
+    return scaled[0], scaled[1], float(maps[1].sum()) / total
 
 
 def _write_outputs(out: Path, stem: str, path: Path, array: np.ndarray, original: np.ndarray, k: int,
@@ -54,11 +59,12 @@ def _write_outputs(out: Path, stem: str, path: Path, array: np.ndarray, original
         heats[method] = heat
         title = f"{method} · {headline}"
         if figures:
-            positive, negative = _evidence(attribution, k, size)
+            positive, negative, share = _evidence(attribution, k, size)
             files[f"{method}_overlay"] = str(viz.overlay_png(picture, heat, out / f"{stem}.{method}.overlay.png",
                                                              title))
+            labels = (f"positive (for): {1 - share:.0%} of the mass", f"negative (against): {share:.0%}, own scale")
             files[f"{method}_panel"] = str(viz.panel_png(picture, positive, negative, heat,
-                                                         out / f"{stem}.{method}.panel.png", title))
+                                                         out / f"{stem}.{method}.panel.png", title, labels))
         arrays = {"input": array[0], "signed": attribution.signed[k].numpy(),
                   "positive": attribution.positive[k].numpy(), "negative": attribution.negative[k].numpy(),
                   "display": heat}
