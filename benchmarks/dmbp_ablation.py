@@ -17,7 +17,6 @@ writes ``benchmarks/results/dmbp_ablation_offset{N}.json`` and ``.md``.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path

@@ -10,7 +10,7 @@ import xml.etree.ElementTree as ET
 from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 from dmbp_onnx.audit.checks import STATUSES
 from dmbp_onnx.audit.config import AuditConfig

@@ -8,7 +8,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dmbp_onnx.errors import InputError
 
 #: Bumped when the arrays written per image change meaning, so older outputs are not reused.
 FORMAT_VERSION = 1

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import torch
 from torch import nn
+
+if TYPE_CHECKING:  # the registry imports the converters, so the class is imported where it is built
+    from dmbp_onnx.twin.registry import Converted
 
 
 def same_pads(
@@ -72,7 +75,7 @@ class ConstantsOp(nn.Module):
         raise NotImplementedError
 
 
-def bind(ctx, module: ConstantsOp, n_inputs: int | None = None) -> "Converted":
+def bind(ctx, module: ConstantsOp, n_inputs: int | None = None) -> Converted:
     """Give ``module`` the node's constant inputs as buffers and list its runtime inputs.
 
     Parameters
