@@ -104,31 +104,13 @@ LABELS = {
 
 
 def grid(quick: bool) -> dict[str, dict]:
-    """DMBP settings of the ablation: name -> DMBP options."""
+    """DMBP settings of the ablation: name -> DMBP options (``benchmarks/dmbp_ablation.py``'s
+    variants, the one list of them; two cheap ones with ``quick``)."""
+    from dmbp_ablation import VARIANTS
+
     if quick:
-        return {
-            "r1 it20": dict(objective="r1", iterations=20),
-            "threeway lr.1 it20": dict(objective="threeway", lr=0.1, iterations=20),
-        }
-    base = dict(objective="r1", alpha=1.0, lam=0.0, lr=0.05)
-    configs = {
-        "r1 a1 l0 lr.05 it50": dict(base, iterations=50),
-        "r1 a1 l0 lr.05 it100": dict(base, iterations=100),
-        "r1 a1 l0 lr.05 it200": dict(base, iterations=200),
-        "r1 a0 l0 lr.05 it100": dict(base, alpha=0.0, iterations=100),
-        "r1 a3 l0 lr.05 it100": dict(base, alpha=3.0, iterations=100),
-        "r1 a1 l.01 lr.05 it100": dict(base, lam=0.01, iterations=100),
-        "r1 a1 l1 lr.05 it100": dict(base, lam=1.0, iterations=100),
-        "r1 a1 l3 lr.05 it100": dict(base, lam=3.0, iterations=100),
-        "r1 a1 l5 lr.05 it100": dict(base, lam=5.0, iterations=100),
-        "r1 a1 l7 lr.05 it100": dict(base, lam=7.0, iterations=100),
-        "r1 a1 l10 lr.05 it100": dict(base, lam=10.0, iterations=100),
-        "r1 a1 l30 lr.05 it100": dict(base, lam=30.0, iterations=100),
-        "r1 a1 l0 lr.1 it100": dict(base, lr=0.1, iterations=100),
-        "r2 b10 a1 l0 lr.05 it100": dict(objective="r2", beta=10.0, alpha=1.0, lam=0.0, iterations=100),
-        "threeway a1 l0 lr.1 it100": dict(objective="threeway", lr=0.1, iterations=100),
-    }
-    return configs
+        return {name: VARIANTS[name] for name in ("no path, 3 it, lr .25", "path 2, 8 it, lr .25")}
+    return {name: options for name, options in VARIANTS.items() if name != "default"}
 
 
 def methods(quick: bool, dmbp_overrides: dict | None = None) -> dict[str, Callable]:
@@ -148,8 +130,9 @@ def methods(quick: bool, dmbp_overrides: dict | None = None) -> dict[str, Callab
 
 
 def choose(available: dict[str, Callable], requested: str, default: list[str]) -> dict[str, Callable]:
-    """The rows named in ``requested`` (comma-separated; empty: ``default``), in that order."""
-    names = requested.split(",") if requested else default
+    """The rows named in ``requested`` (separated by ";", or by "," when there is no ";" — grid
+    settings' names contain commas; empty: ``default``), in that order."""
+    names = requested.split(";" if ";" in requested else ",") if requested else default
     unknown = [n for n in names if n not in available]
     if unknown:
         raise SystemExit(f"unknown methods or settings {unknown}; choose from {list(available)}")
@@ -453,9 +436,9 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help=f"small settings for a smoke run: {QUICK}")
     parser.add_argument("--stage", default="all", choices=("all", "grid", "final", "real", "none"))
-    parser.add_argument("--methods", default="", help="final and real stages: comma-separated rows to (re)run "
+    parser.add_argument("--methods", default="", help="final and real stages: rows to (re)run, separated by ',' (or ';' when a name has commas) "
                         "(dmbp, baselines, or grid() setting names as extra DMBP rows); other rows are kept")
-    parser.add_argument("--configs", default="", help="grid stage: comma-separated rows to (re)run; others are kept")
+    parser.add_argument("--configs", default="", help="grid stage: rows to (re)run, separated by ';' (or ','); others are kept")
     parser.add_argument("--figures", action="store_true", help="write the README table and comparison image")
     parser.add_argument("--images", type=int, default=200, help="images of the final comparison")
     parser.add_argument("--grid-images", type=int, default=48, help="images of the DMBP ablation")
