@@ -58,6 +58,8 @@ VARIANTS: dict[str, dict] = {
     "path 2, 2 it, lr .5": dict(SHORT, lr=0.5, iterations=2),
     "path 2, 1 it, lr 1": dict(SHORT, lr=1.0, iterations=1),
     "path 4, 3 it, lr .25": dict(SHORT, path_steps=4, lr=0.25, iterations=3),
+    "path 8, 3 it": dict(SHORT, path_steps=8, iterations=3),
+    "path 16, 3 it": dict(SHORT, path_steps=16, iterations=3),
     "no path, 3 it, lr .25": dict(SHORT, path_steps=1, lr=0.25, iterations=3),
     "r1 objective, path 2, 3 it, lr .25": dict(SHORT, objective="r1", lr=0.25, iterations=3),
     "alpha 0 (no purity term)": dict(alpha=0.0),
