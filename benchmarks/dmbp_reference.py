@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 
+from dmbp_onnx.methods.dmbp import auto_lr
 from dmbp_onnx.methods.optimiser import Adam
 from dmbp_onnx.methods.objectives import BoxMasks, PlainStats, ThreeWayMasks, loss_per_image
 from dmbp_onnx.methods.target import resolve_targets
@@ -31,7 +32,7 @@ def reference_dmbp(
     x: torch.Tensor,
     target=None,
     iterations: int = 3,
-    lr: float = 0.25,  # DMBP's "auto" on a 5-site model; pass DMBP(...).options["lr"]
+    lr: float | str = "auto",
     objective: str = "perset",
     alpha: float = 1.0,
     lam: float = 0.0,
@@ -88,6 +89,8 @@ def reference_dmbp(
 
     w = mapping({}, False)[0]
     stats = PlainStats.of(w * x, pixels(w * x))
+    if lr == "auto":
+        lr = auto_lr(len(channels))
     param = ThreeWayMasks() if objective == "threeway" else BoxMasks()
     theta = param.init(n, channels, x.device)
     optimiser = Adam(list(theta.values()), lr=lr)
