@@ -126,7 +126,8 @@ class DMBP(Method):
     The Attribution's ``extras`` hold ``w_pos``, ``w_neg`` (the mappings W+ and W-),
     ``nuisance`` (W - W+ - W-), ``gradient`` (W), ``masks_pos`` / ``masks_neg`` (site name
     -> ``(N, channels)``), ``loss_history`` ``(iterations, N)`` (the loss before each step),
-    ``magnitudes`` (see :func:`~dmbp_onnx.methods.objectives.magnitudes`), ``device``,
+    ``magnitudes`` (see :func:`~dmbp_onnx.methods.objectives.magnitudes`, plus ``iterations``: the last
+    step that improved each image's loss, and ``best_iterate``: the step whose masks were returned), ``device``,
     ``iterations``, ``objective`` and ``batch_size``.
     """
 
