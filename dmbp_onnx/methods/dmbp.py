@@ -3,13 +3,13 @@
 One learnable mask per filter scales the gradient flowing back through that
 filter; a positive and a negative set of masks are optimised per image so that
 ``A+ = W+ * x`` carries the evidence for the target and ``A- = W- * x`` the
-evidence against it (dmbp-method.md). Both sets of every image of a chunk are
-one batch of ``2 n`` (a model that declares a fixed batch runs the two sets as two
-mappings of ``n``, sharing one forward pass: :class:`StackedMapping`): the forward
-pass at ``x`` is recorded once (:class:`MaskedMapping`), and every iteration is two
-linear passes (§4): one
-masked backward pass giving W_m, and one adjoint forward pass of the frozen
-network on ``d loss / d W_m`` giving the mask gradients. Weights never get
+evidence against it (docs/method.md). The mapping is taken at ``path_steps``
+points of the path from 0 to x and averaged (masks shared by the points; with the
+masks at 1 it is Integrated Gradients' mapping). The forward pass at each point is
+recorded once (:class:`MaskedMapping`) and shared by both sets (a fork), all of them
+presented as one mapping (:class:`StackedMapping`); every iteration is two linear
+passes: one masked backward pass giving W_m, and one adjoint forward pass of the
+frozen network on ``d loss / d W_m`` giving the mask gradients. Weights never get
 gradients, and no double backward is taken (PyTorch's conv double backward also
 computes an unused weight gradient, which made it ~1.5x slower here).
 """
@@ -124,7 +124,8 @@ class DMBP(Method):
     Notes
     -----
     The Attribution's ``extras`` hold ``w_pos``, ``w_neg`` (the mappings W+ and W-),
-    ``nuisance`` (W - W+ - W-), ``gradient`` (W), ``masks_pos`` / ``masks_neg`` (site name
+    ``nuisance`` (W - W+ - W-), ``gradient`` (W, the unmasked mapping: the path-averaged
+    gradient when ``path_steps`` > 1), ``masks_pos`` / ``masks_neg`` (site name
     -> ``(N, channels)``), ``loss_history`` ``(iterations, N)`` (the loss before each step),
     ``magnitudes`` (see :func:`~dmbp_onnx.methods.objectives.magnitudes`, plus ``iterations``: the last
     step that improved each image's loss, and ``best_iterate``: the step whose masks were returned), ``device``,
