@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
-
-import torch
+from typing import TYPE_CHECKING
 
 from dmbp_onnx.errors import InputError
+
+if TYPE_CHECKING:
+    import torch
 
 DEVICES = ("auto", "cpu", "cuda")
 """Device names the command line accepts (``cuda:N`` is accepted too)."""
@@ -20,6 +22,8 @@ def resolve_device(device: str | torch.device) -> torch.device:
     InputError
         For an unknown device name, or a CUDA device when torch sees no CUDA GPU.
     """
+    import torch  # here, not at module level: DEVICES is read by torch-free code (the CLI parser)
+
     if isinstance(device, str):
         if device == "auto":
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")

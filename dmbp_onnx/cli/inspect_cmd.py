@@ -29,7 +29,8 @@ def describe(path: str) -> dict:
     """Everything ``inspect`` reports about the model at ``path``, as a JSON-ready dict.
 
     The keys of :func:`dmbp_onnx.graph.inspect.inspect_model` plus ``model`` (the path),
-    ``twin`` (``ok`` and ``error``: whether the twin can be built), ``mask_sites`` and
+    ``twin`` (``ok`` and ``error``: whether the twin can be built; ``ok`` is None when torch
+    is not installed, the only part of ``inspect`` that needs it), ``mask_sites`` and
     ``mask_filters`` (number of sites and of gated filters/units; None when the twin
     cannot be built).
 
@@ -42,16 +43,22 @@ def describe(path: str) -> dict:
     from dmbp_onnx.graph.inspect import inspect_model
     from dmbp_onnx.graph.load import load_model
     from dmbp_onnx.graph.passes import clean
-    from dmbp_onnx.twin.twin import Twin
 
     model = load_model(path)
     cleaned = clean(model)
+    sites = None
     try:
-        sites = Twin(model, cleaned).mask_sites
-        twin = {"ok": True, "error": None}
-    except UnsupportedModelError as exc:
-        sites = None
-        twin = {"ok": False, "error": str(exc)}
+        from dmbp_onnx.twin.twin import Twin  # the torch side: optional for inspect
+    except ImportError as exc:
+        if (exc.name or "").split(".")[0] != "torch":
+            raise
+        twin = {"ok": None, "error": "not built: torch is not installed"}
+    else:
+        try:
+            sites = Twin(model, cleaned).mask_sites
+            twin = {"ok": True, "error": None}
+        except UnsupportedModelError as exc:
+            twin = {"ok": False, "error": str(exc)}
     info = inspect_model(model, cleaned)
     return {
         "model": str(path),
@@ -103,6 +110,8 @@ def text(info: dict) -> str:
         lines.append(f"output:     terminal {op} (axis {axis}) split off; the twin returns logits")
     if info["twin"]["ok"]:
         lines.append(f"mask sites: {info['mask_sites']} ({info['mask_filters']} filters/units)")
+    elif info["twin"]["ok"] is None:
+        lines.append(f"twin:       {info['twin']['error']}")
     else:
         lines.append(f"twin:       cannot be built: {info['twin']['error']}")
     eligibility = info["eligibility"]
