@@ -120,9 +120,9 @@ def test_nhwc_model_gets_inputs_in_its_own_layout():
         validate(model, inputs=[x.transpose(0, 3, 1, 2)], device="cpu")
 
 
-def test_dynamic_dimensions_become_one_in_random_inputs():
+def test_dynamic_dimensions_become_1_for_the_batch_and_224_otherwise_in_random_inputs():
     report = validate(classifier(input_shape=("batch", 3, "height", "width")), device="cpu", seed=7)
-    assert report.ok and report.input_shapes == [[1, 3, 1, 1]] and report.seed == 7
+    assert report.ok and report.input_shapes == [[1, 3, 224, 224]] and report.seed == 7
 
 
 @pytest.mark.parametrize(

@@ -34,7 +34,16 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         nargs="+",
         action="extend",
         help="one .npy array per graph input, in order "
-        "(default: seeded random arrays of the declared shapes, dynamic dimensions 1)",
+        "(default: seeded random arrays of the declared shapes; a dynamic batch dimension is 1, "
+        "every other dynamic dimension 224; see --shape)",
+    )
+    parser.add_argument(
+        "--shape",
+        dest="shapes",
+        metavar="NAME=DIMS",
+        action="append",
+        help="shape of the random values of input NAME, e.g. x=1x3x320x320 (repeatable, one per "
+        "input; must agree with the declared rank and static dimensions; not with --input)",
     )
     parser.add_argument(
         "--expected",
@@ -77,6 +86,25 @@ def load_npy(path: str) -> np.ndarray:
         value.close()
         raise InputError(f"'{path}' is an .npz archive: save one array per file with numpy.save")
     return value
+
+
+def parse_shapes(texts: list[str]) -> dict[str, list[int]]:
+    """``--shape NAME=D0xD1x...`` options as a mapping of input name to shape.
+
+    Raises
+    ------
+    InputError
+        A malformed option or one input named twice (the message names it).
+    """
+    from dmbp_onnx.validate.inputs import parse_shape
+
+    shapes: dict[str, list[int]] = {}
+    for text in texts:
+        name, dims = parse_shape(text)
+        if name in shapes:
+            raise InputError(f"--shape gives input '{name}' twice")
+        shapes[name] = dims
+    return shapes
 
 
 def _num(value) -> str:
@@ -123,6 +151,9 @@ def run(args: argparse.Namespace) -> int:
     from dmbp_onnx.validate import validate
 
     inputs = [load_npy(p) for p in args.inputs] if args.inputs else None
+    shapes = parse_shapes(args.shapes or [])
+    if inputs is not None and shapes:
+        raise InputError("--shape sets the shape of random inputs; it cannot be combined with --input")
     expected = [load_npy(p) for p in args.expected] if args.expected else None
     twin = load(args.model)
     report = validate(
@@ -133,6 +164,7 @@ def run(args: argparse.Namespace) -> int:
         atol=args.atol,
         device=args.device,
         seed=args.seed,
+        shapes=shapes or None,
     ).to_dict()
     print(dumps(report) if args.json else summary(args.model, report))
     return 0 if report["ok"] else 1

@@ -10,7 +10,7 @@ and the first one (in topological order) out of tolerance is the culprit.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 import onnx
 
@@ -22,22 +22,30 @@ from dmbp_onnx.validate.comparison import _largest, _output_entries, _top1, comp
 from dmbp_onnx.validate.device import _as_tensors, _on_device, _to_numpy
 from dmbp_onnx.validate.divergence import _locate, bisect
 from dmbp_onnx.validate.inputs import (
+    DEFAULT_BATCH,
+    DEFAULT_SPATIAL,
     InputSpec,
     _expected_arrays,
     check_inputs,
     declared_inputs,
+    parse_shape,
     random_inputs,
+    seeded_shapes,
 )
 from dmbp_onnx.validate.report import ValidationReport
 
 __all__ = [
+    "DEFAULT_BATCH",
+    "DEFAULT_SPATIAL",
     "InputSpec",
     "ValidationReport",
     "bisect",
     "check_inputs",
     "compare",
     "declared_inputs",
+    "parse_shape",
     "random_inputs",
+    "seeded_shapes",
     "validate",
 ]
 
@@ -50,6 +58,7 @@ def validate(
     atol: float = 1e-5,
     device: str = "auto",
     seed: int = 0,
+    shapes: Mapping[str, Sequence[int]] | None = None,
 ) -> ValidationReport:
     """Compare every declared output of the twin with onnxruntime.
 
@@ -59,7 +68,8 @@ def validate(
         A twin, or a model to load (:func:`dmbp_onnx.load`).
     inputs : array, sequence of arrays, or mapping of input name to array, optional
         Values for the graph inputs. By default seeded standard-normal float arrays of the
-        declared shapes, dynamic dimensions set to 1 (an NHWC model gets NHWC arrays).
+        declared shapes (an NHWC model gets NHWC arrays), a dynamic first (batch) dimension
+        set to 1 and every other dynamic dimension to 224 (see ``shapes``).
     expected : array or sequence of arrays, optional
         Reference outputs (e.g. from the source framework), one per declared output; when
         given, both the twin and onnxruntime must match them.
@@ -70,6 +80,10 @@ def validate(
         provider when this is not "cpu" and the provider really works.
     seed : int
         Seed of the random inputs.
+    shapes : mapping of input name to sequence of int, optional
+        Shapes of the random inputs, per input name, instead of the defaults (e.g.
+        ``{"x": (1, 3, 320, 320)}``); each must agree with the declared rank and static
+        dimensions. Only with random inputs (not with ``inputs``).
 
     Returns
     -------
@@ -79,7 +93,8 @@ def validate(
     Raises
     ------
     InputError
-        Inputs of the wrong number, dtype or shape, NaN/Inf inputs, malformed ``expected``,
+        Inputs of the wrong number, dtype or shape, unusable ``shapes`` (or ``shapes`` with
+        ``inputs``), NaN/Inf inputs, malformed ``expected``,
         negative tolerances, or an unknown / unavailable device.
     ModelLoadError, UnsupportedOpError, UnsupportedModelError
         When the model cannot be loaded or rebuilt, or onnxruntime cannot run it.
@@ -91,9 +106,17 @@ def validate(
     torch_device = resolve_device(device)
     twin = twin_or_path if isinstance(twin_or_path, Twin) else load(twin_or_path)
     specs = declared_inputs(twin.model)
-    arrays = random_inputs(specs, seed) if inputs is None else check_inputs(specs, inputs)
+    if inputs is not None and shapes:
+        raise InputError("shapes apply to random inputs only: given inputs have their own shapes")
+    arrays = random_inputs(specs, seed, shapes) if inputs is None else check_inputs(specs, inputs)
+    notes = [] if inputs is not None else _defaulted_notes(specs, arrays, shapes or {})
     session = make_session(twin.model, device)
-    reference = run_session(session, {s.name: a for s, a in zip(specs, arrays)})
+    try:
+        reference = run_session(session, {s.name: a for s, a in zip(specs, arrays)})
+    except InputError as exc:
+        if inputs is not None:
+            raise
+        raise InputError(f"{exc} (random inputs; choose their shapes with --shape NAME=D0xD1x...)") from exc
     output_names = [o.name for o in session.get_outputs()]
     with _on_device(twin, torch_device):
         got = [_to_numpy(t) for t in twin.forward_declared(*_as_tensors(arrays, torch_device))]
@@ -106,7 +129,7 @@ def validate(
     outputs = _output_entries(output_names, got, reference, expected_arrays, rtol, atol)
     twin_agrees = all(o["ok"] for o in outputs)
     ok = twin_agrees and all(o.get("expected_ok", True) for o in outputs)
-    divergence, first, notes = None, None, []
+    divergence, first = None, None
     if not twin_agrees:
         divergence, first = _locate(twin, arrays, rtol, atol, device)
     elif not ok:
@@ -131,3 +154,19 @@ def validate(
         ort_vs_expected_max_abs=_largest(outputs, "ort_vs_expected_max_abs"),
         notes=notes,
     )
+
+
+def _defaulted_notes(specs, arrays, shapes: Mapping) -> list[str]:
+    """A note per random input whose dynamic dimensions past the batch the defaults filled."""
+    notes = []
+    for spec, array in zip(specs, arrays):
+        if spec.name in shapes or spec.shape is None:
+            continue
+        if any(not (isinstance(d, int) and d > 0) for d in spec.shape[1:]):
+            declared = "[" + ", ".join("?" if d is None else str(d) for d in spec.shape) + "]"
+            notes.append(
+                f"input '{spec.name}' declares {declared}: random values of shape {list(array.shape)} "
+                f"(dynamic dimensions: batch {DEFAULT_BATCH}, others {DEFAULT_SPATIAL}; "
+                "choose with --shape NAME=D0xD1x...)"
+            )
+    return notes

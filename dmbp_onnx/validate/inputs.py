@@ -53,27 +53,120 @@ def declared_inputs(model: onnx.ModelProto) -> list[InputSpec]:
     return specs
 
 
-def random_inputs(specs: Sequence[InputSpec], seed: int = 0) -> list[np.ndarray]:
-    """Seeded standard-normal arrays of the declared shapes (dynamic dimensions -> 1).
+DEFAULT_BATCH = 1
+"""Size given to a dynamic first (batch) dimension in random inputs."""
+
+DEFAULT_SPATIAL = 224
+"""Size given to every other dynamic dimension in random inputs (height, width, ...).
+
+1 x 1 images break fully-convolutional models (a 3 x 3 convolution without padding, a pool);
+224 is what most image models were trained at. Choose another with ``shapes``
+(``validate --shape NAME=1x3x320x320``).
+"""
+
+
+def parse_shape(text: str) -> tuple[str, list[int]]:
+    """``NAME=D0xD1x...`` (as ``validate --shape`` takes it) as ``(name, dims)``.
 
     Raises
     ------
     InputError
-        When an input declares no shape or is not floating point.
+        When the text is not ``NAME=`` followed by positive integers joined by ``x``.
     """
-    rng = np.random.default_rng(seed)
-    arrays = []
+    name, sep, dims = text.rpartition("=")
+    if not sep or not name:
+        raise InputError(f"--shape '{text}': expected NAME=D0xD1x... (e.g. x=1x3x224x224)")
+    try:
+        values = [int(d) for d in dims.lower().split("x")]
+    except ValueError:
+        values = []
+    if not values or any(v <= 0 for v in values):
+        raise InputError(
+            f"--shape '{text}': the shape of input '{name}' must be positive integers joined by 'x' "
+            "(e.g. 1x3x224x224)"
+        )
+    return name, values
+
+
+def _is_dynamic(dim) -> bool:
+    return not (isinstance(dim, int) and dim > 0)
+
+
+def seeded_shapes(specs: Sequence[InputSpec], shapes: Mapping[str, Sequence[int]] | None = None) -> list[list[int]]:
+    """The shapes of the random inputs: ``shapes[name]`` where given, else the declared shape.
+
+    A dynamic dimension becomes :data:`DEFAULT_BATCH` (1) when it is the first one and
+    :data:`DEFAULT_SPATIAL` (224) otherwise, unless a shape given for another input binds the
+    same symbolic name (e.g. ``H``), whose size it then takes.
+
+    Raises
+    ------
+    InputError
+        A name that is not a graph input, a given shape whose rank or static dimensions
+        contradict the declared ones, or an input that declares no shape and has none given;
+        the message names the input.
+    """
+    given = {name: [int(d) for d in dims] for name, dims in (shapes or {}).items()}
+    names = [s.name for s in specs]
+    unknown = [n for n in given if n not in names]
+    if unknown:
+        raise InputError(f"a shape is given for input '{unknown[0]}', but the model's inputs are {names}")
+    bound: dict[str, int] = {}
     for spec in specs:
-        if spec.shape is None:
-            raise InputError(f"input '{spec.name}' declares no shape: pass its values explicitly")
+        dims = given.get(spec.name)
+        if dims is None or spec.shape is None:
+            continue
+        if len(dims) != len(spec.shape) or any(
+            not _is_dynamic(d) and d != n for d, n in zip(spec.shape, dims)
+        ):
+            raise InputError(
+                f"the shape {dims} given for input '{spec.name}' contradicts the declared "
+                f"{_shape_text(spec.shape)}"
+            )
+        for d, n in zip(spec.shape, dims):
+            if isinstance(d, str):
+                bound.setdefault(d, n)
+    result = []
+    for spec in specs:
+        if spec.name in given:
+            result.append(given[spec.name])
+        elif spec.shape is None:
+            raise InputError(f"input '{spec.name}' declares no shape: pass its values or its shape explicitly")
+        else:
+            result.append([_default_dim(i, d, bound) for i, d in enumerate(spec.shape)])
+    return result
+
+
+def _default_dim(index: int, dim, bound: Mapping[str, int]) -> int:
+    if not _is_dynamic(dim):
+        return dim
+    default = DEFAULT_BATCH if index == 0 else DEFAULT_SPATIAL
+    return bound.get(dim, default) if isinstance(dim, str) else default
+
+
+def random_inputs(
+    specs: Sequence[InputSpec], seed: int = 0, shapes: Mapping[str, Sequence[int]] | None = None
+) -> list[np.ndarray]:
+    """Seeded standard-normal arrays of the shapes :func:`seeded_shapes` chooses.
+
+    By default the declared shapes, a dynamic first (batch) dimension 1 and every other
+    dynamic dimension 224 (:data:`DEFAULT_SPATIAL`); ``shapes`` maps an input name to the
+    shape to use instead (it must agree with the declared rank and static dimensions).
+
+    Raises
+    ------
+    InputError
+        When an input declares no shape (and none is given), is not floating point, or a
+        given shape is unusable (see :func:`seeded_shapes`).
+    """
+    for spec in specs:
         if spec.dtype is None or not np.issubdtype(spec.dtype, np.floating):
             raise InputError(
                 f"input '{spec.name}' has type {spec.dtype}: random values are only drawn for "
                 "floating point inputs; pass its values explicitly"
             )
-        dims = [d if isinstance(d, int) and d > 0 else 1 for d in spec.shape]
-        arrays.append(rng.standard_normal(dims).astype(spec.dtype))
-    return arrays
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(dims).astype(spec.dtype) for spec, dims in zip(specs, seeded_shapes(specs, shapes))]
 
 
 def _shape_text(shape: Sequence | None) -> str:
