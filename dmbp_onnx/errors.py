@@ -68,3 +68,38 @@ class InputError(DmbpOnnxError):
 
 class MismatchError(DmbpOnnxError):
     """The twin disagrees with onnxruntime beyond tolerance."""
+
+
+class UnknownOutputError(InputError):
+    """The requested output is not one the model declares.
+
+    Parameters
+    ----------
+    name : str
+        The output asked for.
+    available : list of str
+        The outputs the model declares, in order.
+    """
+
+    def __init__(self, name: str, available: list[str]) -> None:
+        self.name, self.available = name, list(available)
+        listed = ", ".join(f"'{n}'" for n in self.available)
+        super().__init__(f"the model has no output '{name}'; its outputs are {listed}")
+
+
+class LayoutError(InputError):
+    """The input layout cannot be decided from the graph (or an override contradicts the input).
+
+    Parameters
+    ----------
+    input : str
+        Name of the graph input.
+    shape : list
+        Its declared shape.
+    reason : str
+        Why the layout is ambiguous or the override does not fit.
+    """
+
+    def __init__(self, input: str, shape: list, reason: str) -> None:
+        self.input, self.shape, self.reason = input, list(shape), reason
+        super().__init__(f"input '{input}' {self.shape}: {reason}")

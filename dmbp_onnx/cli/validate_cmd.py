@@ -46,6 +46,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "input; must agree with the declared rank and static dimensions; not with --input)",
     )
     parser.add_argument(
+        "--output",
+        metavar="NAME",
+        help="validate only this output, on the twin of the subgraph it needs "
+        "(ops on other outputs' paths are not converted); default every output",
+    )
+    parser.add_argument(
         "--expected",
         metavar="Y.npy",
         nargs="+",
@@ -155,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
     if inputs is not None and shapes:
         raise InputError("--shape sets the shape of random inputs; it cannot be combined with --input")
     expected = [load_npy(p) for p in args.expected] if args.expected else None
-    twin = load(args.model)
+    twin = load(args.model, output=args.output)
     report = validate(
         twin,
         inputs=inputs,

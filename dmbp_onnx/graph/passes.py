@@ -13,6 +13,7 @@ import numpy as np
 import onnx
 import onnx_graphsurgeon as gs
 
+from dmbp_onnx.graph.layout import decide_layout
 from dmbp_onnx.graph.rewrite import (
     bypass,
     constant_values,
@@ -39,9 +40,12 @@ class CleanGraph:
     passes_applied : list of str
         Names of the passes that changed the graph, in order.
     layout : str
-        Layout of the first input: "NCHW", "NHWC", "NCW", "NWC" or "unknown".
+        Layout of the first input: "NCHW", "NHWC", "NCW", "NWC" or "unknown"
+        (:func:`~dmbp_onnx.graph.layout.decide_layout`).
     channel_axis : int or None
         Channel axis of the first input in the user's layout.
+    layout_reason : str
+        How the layout was decided, or why it is ambiguous.
     output_activation : tuple of (str, int) or None
         ``("Softmax" | "LogSoftmax", axis)`` when a terminal activation was split off
         the (first) output, so the twin's output is the logits.
@@ -53,6 +57,7 @@ class CleanGraph:
     layout: str = "unknown"
     channel_axis: int | None = None
     output_activation: tuple[str, int] | None = None
+    layout_reason: str = ""
 
 
 def opsets_of(model: onnx.ModelProto) -> dict[str, int]:
@@ -394,25 +399,6 @@ def split_terminal_softmax(graph: gs.Graph) -> bool:
     return True
 
 
-def input_layout(graph: gs.Graph) -> tuple[str, int | None]:
-    """Layout and channel axis of the first graph input.
-
-    Rank 4 consumed by ``Transpose(perm=[0, 3, 1, 2])`` is NHWC (channel axis 3), rank 3
-    consumed by ``Transpose(perm=[0, 2, 1])`` is NWC (channel axis 2); otherwise rank 4
-    is NCHW and rank 3 NCW (channel axis 1). Other ranks are "unknown".
-    """
-    if not graph.inputs or graph.inputs[0].shape is None:
-        return "unknown", None
-    tensor = graph.inputs[0]
-    rank = len(tensor.shape)
-    perms = [list(n.attrs.get("perm", [])) for n in tensor.outputs if n.op == "Transpose"]
-    if rank == 4:
-        return ("NHWC", 3) if [0, 3, 1, 2] in perms else ("NCHW", 1)
-    if rank == 3:
-        return ("NWC", 2) if [0, 2, 1] in perms else ("NCW", 1)
-    return "unknown", None
-
-
 def _name_nodes(graph: gs.Graph) -> None:
     taken = {n.name for n in graph.nodes if n.name}
     seen: set[str] = set()
@@ -442,18 +428,26 @@ MAX_ROUNDS = 4
 """Most rounds of :data:`PASSES` (each fold removes nodes, so this bounds the work)."""
 
 
-def clean(model: onnx.ModelProto) -> CleanGraph:
+def clean(model: onnx.ModelProto, layout: str | None = None) -> CleanGraph:
     """Run every pass on ``model`` and return the cleaned graph.
 
     Parameters
     ----------
     model : onnx.ModelProto
         A loaded model (see :func:`dmbp_onnx.graph.load.load_model`); not modified.
+    layout : str, optional
+        The first input's layout, overriding the decision of
+        :func:`~dmbp_onnx.graph.layout.decide_layout` (which reads the graph).
 
     Returns
     -------
     CleanGraph
         Topologically sorted graph whose nodes all have unique non-empty names.
+
+    Raises
+    ------
+    LayoutError
+        ``layout`` (or the ``dmbp.layout`` metadata) does not fit the first input's rank.
     """
     if not model.graph.value_info and len(model.graph.node) > 1:
         try:
@@ -479,5 +473,7 @@ def clean(model: onnx.ModelProto) -> CleanGraph:
         if not changed:
             break
     graph.toposort()
-    layout, channel_axis = input_layout(graph)
-    return CleanGraph(graph, opsets_of(model), applied, layout, channel_axis, activation)
+    metadata = {p.key: p.value for p in model.metadata_props}.get("dmbp.layout")
+    decision = decide_layout(graph, layout, metadata)
+    return CleanGraph(graph, opsets_of(model), applied, decision.layout, decision.channel_axis, activation,
+                      decision.reason)

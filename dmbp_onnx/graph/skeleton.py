@@ -47,7 +47,7 @@ class Weightless:
     full_size: int
 
 
-def _copy_fields(source: Message, target: Message, skip: frozenset[str] = frozenset()) -> None:
+def copy_fields(source: Message, target: Message, skip: frozenset[str] = frozenset()) -> None:
     """Copy every present field but those in ``skip`` (which are not even read)."""
     for field in source.DESCRIPTOR.fields:
         if field.name in skip:
@@ -107,7 +107,7 @@ def _field_size(length: int) -> int:
 def _stripped_tensor_size(tensor: onnx.TensorProto) -> int:
     """Serialized size of ``tensor`` computed from a copy without its ``raw_data`` bytes."""
     stub = onnx.TensorProto()
-    _copy_fields(tensor, stub, frozenset({"raw_data"}))
+    copy_fields(tensor, stub, frozenset({"raw_data"}))
     stub.raw_data = b""  # encoded as its tag and a zero length
     length = declared_nbytes(tensor)
     return stub.ByteSize() - 1 + _varint_size(length) + length
@@ -145,9 +145,9 @@ def weightless(model: onnx.ModelProto) -> Weightless:
         The copy, the stripped names and the original's serialized size.
     """
     copy = onnx.ModelProto()
-    _copy_fields(model, copy, frozenset({"graph"}))
+    copy_fields(model, copy, frozenset({"graph"}))
     graph, target = model.graph, copy.graph
-    _copy_fields(graph, target, frozenset({"initializer"}))
+    copy_fields(graph, target, frozenset({"initializer"}))
     declared = {v.name: v for v in graph.input}
     stripped: list[onnx.TensorProto] = []
     added: list[onnx.ValueInfoProto] = []

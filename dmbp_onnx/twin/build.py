@@ -103,7 +103,7 @@ def _domain(node: gs.Node) -> str:
     return "" if node.domain in (None, "", "ai.onnx") else node.domain
 
 
-def _resolve_all(graph: gs.Graph, opsets: dict[str, int]) -> list[tuple[ConverterFn, int, int]]:
+def resolve_all(graph: gs.Graph, opsets: dict[str, int]) -> list[tuple[ConverterFn, int, int]]:
     """``(converter, since_version, opset)`` for every node, in graph order.
 
     Raises for the first node without a converter, naming every other such node too.
@@ -154,7 +154,7 @@ def build_module(graph: gs.Graph, opsets: dict[str, int], mask_sites: bool = Tru
     for index, node in enumerate(graph.nodes):
         if not node.name:
             node.name = f"{node.op}_{index}"
-    converters = _resolve_all(graph, opsets)
+    converters = resolve_all(graph, opsets)
     hidden = _hidden_linear_nodes(graph) if mask_sites else set()
 
     root = nn.Module()

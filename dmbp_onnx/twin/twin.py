@@ -10,9 +10,11 @@ import onnx
 import torch
 from torch import fx
 
+from dmbp_onnx.errors import DmbpOnnxError, UnsupportedOpError
 from dmbp_onnx.graph.load import load_model
+from dmbp_onnx.graph.outputs import select_output
 from dmbp_onnx.graph.passes import CleanGraph, clean
-from dmbp_onnx.twin.build import build_module
+from dmbp_onnx.twin.build import build_module, resolve_all
 from dmbp_onnx.twin.masks import MaskSiteInfo
 
 
@@ -138,7 +140,9 @@ def _spec(tensor) -> TensorSpec:
     return TensorSpec(tensor.name, shape, dtype)
 
 
-def load(source: str | Path | bytes | onnx.ModelProto) -> Twin:
+def load(
+    source: str | Path | bytes | onnx.ModelProto, output: str | None = None, layout: str | None = None
+) -> Twin:
     """Load an ONNX model and rebuild it as a :class:`Twin`.
 
     Parameters
@@ -147,13 +151,49 @@ def load(source: str | Path | bytes | onnx.ModelProto) -> Twin:
         Path of a ``.onnx`` file, its bytes, or an in-memory model. Files and bytes go through
         the hostile-file checks of :func:`dmbp_onnx.graph.load.load_model`; an in-memory
         ``ModelProto`` is trusted as given (serialize it to bytes to have it checked).
+    output : str, optional
+        Rebuild only the subgraph this declared output needs (:func:`~dmbp_onnx.graph.outputs.select_output`):
+        the twin has that one output, which the methods explain, and ops on other outputs'
+        paths are not converted. By default every output is kept and the methods explain the first.
+    layout : str, optional
+        Layout of the first input (``"NCHW"``, ``"NHWC"``, ...), overriding the graph's decision
+        (:func:`~dmbp_onnx.graph.layout.decide_layout`).
 
     Raises
     ------
     ModelLoadError
         The file is unreadable, malformed or hostile.
+    UnknownOutputError
+        ``output`` is not a declared output (the message lists them).
+    LayoutError
+        ``layout`` does not fit the first input.
     UnsupportedOpError
         An op, op revision or attribute value has no exact converter.
     """
     model = source if isinstance(source, onnx.ModelProto) else load_model(source)
-    return Twin(model, clean(model))
+    if output is not None:
+        model = select_output(model, output)
+    try:
+        return Twin(model, clean(model, layout))
+    except UnsupportedOpError as exc:
+        if output is None:
+            _suggest_output(model, exc)
+        raise
+
+
+def _suggest_output(model: onnx.ModelProto, error: UnsupportedOpError) -> None:
+    """Name, in ``error``'s message, the outputs whose own subgraph has a converter for every op."""
+    names = [o.name for o in model.graph.output]
+    if len(names) < 2:
+        return
+    free = []
+    for name in names:
+        try:
+            cleaned = clean(select_output(model, name))
+            resolve_all(cleaned.graph, cleaned.opsets)
+        except DmbpOnnxError:
+            continue
+        free.append(name)
+    if free:
+        error.args = (f"{error.args[0]}; output(s) {', '.join(map(repr, free))} do not need it: "
+                      f"choose one with output= (--output NAME)",)

@@ -59,6 +59,7 @@ def validate(
     device: str = "auto",
     seed: int = 0,
     shapes: Mapping[str, Sequence[int]] | None = None,
+    output: str | None = None,
 ) -> ValidationReport:
     """Compare every declared output of the twin with onnxruntime.
 
@@ -84,6 +85,9 @@ def validate(
         Shapes of the random inputs, per input name, instead of the defaults (e.g.
         ``{"x": (1, 3, 320, 320)}``); each must agree with the declared rank and static
         dimensions. Only with random inputs (not with ``inputs``).
+    output : str, optional
+        Compare only this declared output, on the twin of the subgraph it needs
+        (:func:`dmbp_onnx.load` with ``output=``); default every output of the twin.
 
     Returns
     -------
@@ -96,6 +100,8 @@ def validate(
         Inputs of the wrong number, dtype or shape, unusable ``shapes`` (or ``shapes`` with
         ``inputs``), NaN/Inf inputs, malformed ``expected``,
         negative tolerances, or an unknown / unavailable device.
+    UnknownOutputError
+        ``output`` is not a declared output.
     ModelLoadError, UnsupportedOpError, UnsupportedModelError
         When the model cannot be loaded or rebuilt, or onnxruntime cannot run it.
     MismatchError
@@ -104,7 +110,9 @@ def validate(
     if not (rtol >= 0 and atol >= 0):
         raise InputError(f"tolerances must be non-negative numbers, got rtol={rtol}, atol={atol}")
     torch_device = resolve_device(device)
-    twin = twin_or_path if isinstance(twin_or_path, Twin) else load(twin_or_path)
+    twin = twin_or_path if isinstance(twin_or_path, Twin) else load(twin_or_path, output=output)
+    if output is not None and [o.name for o in twin.outputs] != [output]:
+        twin = load(twin.model, output=output)
     specs = declared_inputs(twin.model)
     if inputs is not None and shapes:
         raise InputError("shapes apply to random inputs only: given inputs have their own shapes")

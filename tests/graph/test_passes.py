@@ -7,6 +7,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from dmbp_onnx.graph import passes
+from dmbp_onnx.graph.layout import decide_layout
 from oracle import float_input, init, make_model, reference_outputs
 from ort_check import assert_same_outputs, export, feeds_for
 
@@ -309,8 +310,8 @@ def test_input_layout(shape, perm, expected):
     )
     model = make_model([first, helper.make_node("Relu", ["t"], ["y"], name="relu")],
                        [float_input("x", shape)], [_ANY_Y])  # fmt: skip
-    graph = _graph(model)
-    assert passes.input_layout(graph) == expected
+    decision = decide_layout(_graph(model))
+    assert (decision.layout, decision.channel_axis) == expected
 
 
 def test_clean_runs_every_pass_names_nodes_and_keeps_layout_transpose():
