@@ -28,6 +28,7 @@ from dmbp_onnx.methods.masked import MaskedMapping, StackedMapping
 from dmbp_onnx.methods.optimiser import Adam
 from dmbp_onnx.methods.objectives import (
     OBJECTIVES,
+    SEPARABLE,
     BoxMasks,
     PlainStats,
     ThreeWayMasks,
@@ -99,6 +100,16 @@ class DMBP(Method):
         masks are shared by the K points), as Integrated Gradients averages the gradient along the
         path from 0 to x; default 2. 1 is the paper's mapping at x alone. With K > 1 and no
         iteration, W+ and W- are the midpoint-rule IG mapping. Each iteration costs K times as much.
+    map_path_steps : int, optional
+        Points of the path on which the returned maps are taken with the learned masks (default:
+        ``path_steps``, the points the masks were learned on). Learning on a coarse path and
+        mapping on a fine one costs ``map_path_steps`` masked backward passes once, not per
+        iteration; with no iteration the maps are the midpoint-rule IG mapping on that many points.
+    negative : bool
+        Learn the negative mask set (default). False is the positive-only mode: one mask set, half
+        the cost per iteration. With a per-set objective ("perset", "r1": the loss is a sum of per-set
+        terms) the positive masks follow the same steps as when both sets are learned; the returned
+        iterate is the best by the positive set's terms alone. The negative map is empty (zeros).
     tol : float
         Early stop: a chunk stops once no image's loss improved on its best by more than ``tol``
         (relative) for ``PATIENCE`` steps; 0 (default) runs every iteration.
@@ -145,6 +156,8 @@ class DMBP(Method):
         lam_neg: float | None = None,
         beta: float = 10.0,
         path_steps: int = 2,
+        map_path_steps: int | None = None,
+        negative: bool = True,
         tol: float = 0.0,
         precision: str = "fp32",
         device: str = "auto",
@@ -159,8 +172,15 @@ class DMBP(Method):
         _check(isinstance(iterations, Integral) and iterations >= 0, "iterations", iterations)
         _check(batch_size is None or isinstance(batch_size, Integral) and batch_size >= 1, "batch_size", batch_size)
         _check(isinstance(path_steps, Integral) and path_steps >= 1, "path_steps", path_steps)
+        map_path_steps = path_steps if map_path_steps is None else map_path_steps
+        _check(isinstance(map_path_steps, Integral) and map_path_steps >= 1, "map_path_steps", map_path_steps)
         _check(precision in PRECISIONS, "precision", precision)
         lam_neg = lam if lam_neg is None else lam_neg
+        if not negative and objective not in SEPARABLE:
+            raise InputError(
+                f"negative=False needs an objective whose loss is a sum of per-set terms {SEPARABLE}; "
+                f"{objective!r} couples the sets"
+            )
         if lr == "auto":
             lr = auto_lr(len(twin.mask_sites))
         for label, value in (("lr", lr), ("alpha", alpha), ("lam", lam), ("lam_neg", lam_neg), ("beta", beta), ("tol", tol)):
@@ -177,12 +197,15 @@ class DMBP(Method):
         self.iterations, self.lr, self.objective = int(iterations), float(lr), objective
         self.alpha, self.lam, self.lam_neg, self.beta = float(alpha), float(lam), float(lam_neg), float(beta)
         self.path_steps, self.tol, self.precision = int(path_steps), float(tol), precision
+        self.map_path_steps, self.negative = int(map_path_steps), bool(negative)
+        self.sets = 2 if self.negative else 1
         self.batch_size, self.memory_budget_mb = batch_size, float(memory_budget_mb)
         self.seed, self.progress = int(seed), bool(progress)
         self.parametrisation = ThreeWayMasks() if objective == "threeway" else BoxMasks()
         self.options.update(
             iterations=self.iterations, lr=self.lr, objective=objective, alpha=self.alpha, lam=self.lam,
-            lam_neg=self.lam_neg, beta=self.beta, path_steps=self.path_steps, tol=self.tol, precision=precision,
+            lam_neg=self.lam_neg, beta=self.beta, path_steps=self.path_steps, map_path_steps=self.map_path_steps,
+            negative=self.negative, tol=self.tol, precision=precision,
             batch_size=batch_size, memory_budget_mb=self.memory_budget_mb, seed=self.seed,
         )  # fmt: skip
         nodes = {node.name: node.op for node in graph.nodes}
@@ -224,10 +247,11 @@ class DMBP(Method):
                 parts.append(self._optimise(x[start : start + size], chunk_target))
         return _merge(parts, self, size)
 
-    def alphas(self) -> list[float]:
-        """Scales of the input at which the mapping is taken: ``[1]`` for ``path_steps`` 1 (the
-        paper's linearisation at x), else the midpoints ``(k + 1/2) / K`` of the path 0 -> x."""
-        k = self.path_steps
+    def alphas(self, k: int | None = None) -> list[float]:
+        """Scales of the input at which the mapping is taken with ``k`` points (default
+        ``path_steps``): ``[1]`` for 1 (the paper's linearisation at x), else the midpoints
+        ``(i + 1/2) / k`` of the path 0 -> x."""
+        k = self.path_steps if k is None else k
         return [1.0] if k == 1 else [(i + 0.5) / k for i in range(k)]
 
     def _optimise(self, x: torch.Tensor, target: Target | Sequence[Target] | None) -> dict:
@@ -239,10 +263,10 @@ class DMBP(Method):
         sel = sel.to(out.device)
         score = (out * sel).flatten(1).sum(1)
         mapping = self._mapping(xd, sel)
-        positive = mapping.parts[: len(mapping.parts) // 2]  # the unmasked mapping of one set suffices
+        positive = mapping.parts[: len(mapping.parts) // self.sets]  # the unmasked mapping of one set suffices
         w = _mean_over_points(torch.cat([p(None) for p in positive]), k, 1)
         stats = PlainStats.of(w * xd, self.pixels(w * xd))
-        theta = self.parametrisation.init(n, mapping.channels, self.device)
+        theta = self.parametrisation.init(n, mapping.channels, self.device, self.sets)
         optimiser = Adam(list(theta.values()), lr=self.lr)
         history: list[torch.Tensor] = []
         settled = _Settling(n, self.tol, xd.device)
@@ -260,13 +284,16 @@ class DMBP(Method):
         else:  # the last step's masks have not been evaluated yet
             with torch.no_grad():
                 masks = {name: m.detach() for name, m in self.parametrisation.masks(theta).items()}
-                wm = _mean_over_points(mapping(_expand(masks, k)), k, 2)
-                a = self.pixels(wm * torch.cat([xd, xd]))
-                loss = loss_per_image(
-                    self.objective, a[:n], a[n:], masks, stats, self.alpha, self.lam, self.beta, self.lam_neg
-                )
+                wm = _mean_over_points(mapping(_expand(masks, k)), k, self.sets)
+                loss = self._loss(wm, xd, masks, stats)
             best.update(len(history), loss, wm, masks, _alive(wm, xd, stats))
         wm, masks = best.w, best.masks
+        if self.map_path_steps != k:
+            w, wm = self._map_on_path(xd, sel, masks)
+            stats = PlainStats.of(w * xd, self.pixels(w * xd))
+        if not self.negative:  # positive-only: no negative set, an empty negative map
+            wm = torch.cat([wm, torch.zeros_like(wm)])
+            masks = {name: torch.cat([m, torch.zeros_like(m)]) for name, m in masks.items()}
         w_pos, w_neg = wm[:n], wm[n:]
         a = self.pixels(wm * torch.cat([xd, xd]))
         mags = magnitudes(w, w_pos, w_neg, xd, a[:n], a[n:], masks, stats)
@@ -295,7 +322,34 @@ class DMBP(Method):
         """
         points = [xd if a == 1.0 else a * xd for a in self.alphas()]
         parts = [MaskedMapping(self.module, p, lambda out: sel, self._ops, dtype=self._dtype()) for p in points]
-        return StackedMapping(parts + [p.fork() for p in parts])
+        return StackedMapping(parts + [p.fork() for p in parts] * (self.sets - 1))
+
+    @torch.no_grad()
+    def _map_on_path(
+        self, xd: torch.Tensor, sel: torch.Tensor, masks: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The plain mapping ``(n, ...)`` and both sets' masked mappings ``(2 n, ...)`` for the learned
+        ``masks``, averaged over the ``map_path_steps`` points of the path (one point at a time, so
+        memory does not grow with the number of points)."""
+        flat = _expand(masks, 1)
+        w, wm = None, None
+        for a in self.alphas(self.map_path_steps):
+            point = MaskedMapping(self.module, xd if a == 1.0 else a * xd, lambda out: sel, self._ops, dtype=self._dtype())
+            plain, masked = point(None), StackedMapping([point] + [point.fork()] * (self.sets - 1))(flat)
+            w, wm = (plain, masked) if w is None else (w + plain, wm + masked)
+        return w / self.map_path_steps, wm / self.map_path_steps
+
+    def _loss(
+        self, wm: torch.Tensor, xd: torch.Tensor, masks: dict[str, torch.Tensor], stats: PlainStats
+    ) -> torch.Tensor:
+        """``(n,)`` loss of the mappings ``wm`` ``(sets n, ...)`` and their masks (site -> ``(sets, n, C)``);
+        in positive-only mode the negative set's terms are those of an empty map (0)."""
+        n = xd.shape[0]
+        a = self.pixels(wm * torch.cat([xd] * self.sets))
+        a_neg = a[n:] if self.negative else torch.zeros_like(a)
+        return loss_per_image(
+            self.objective, a[:n], a_neg, masks, stats, self.alpha, self.lam, self.beta, self.lam_neg
+        )
 
     def _dtype(self) -> torch.dtype | None:
         """Precision of the mapping's linear passes."""
@@ -319,15 +373,12 @@ class DMBP(Method):
             flat = _expand({name: m.detach() for name, m in masks.items()}, k)
             wm = mapping(flat).requires_grad_(True)
             leaves = {name: m.detach().requires_grad_(True) for name, m in masks.items()}
-            mean = _mean_over_points(wm, k, 2)
-            a = self.pixels(mean * torch.cat([xd, xd]))
-            loss = loss_per_image(
-                self.objective, a[:n], a[n:], leaves, stats, self.alpha, self.lam, self.beta, self.lam_neg
-            )
+            mean = _mean_over_points(wm, k, self.sets)
+            loss = self._loss(mean, xd, leaves, stats)
             grads = torch.autograd.grad(loss.sum(), [wm, *leaves.values()], allow_unused=True)
             through = mapping.mask_gradients(grads[0], flat)
             total = [
-                through[name].unflatten(0, (2, k, n)).sum(1) + (g if g is not None else 0.0)
+                through[name].unflatten(0, (self.sets, k, n)).sum(1) + (g if g is not None else 0.0)
                 for (name, m), g in zip(masks.items(), grads[1:])
             ]
             if not self.parametrisation.identity:
@@ -365,7 +416,7 @@ class _Best:
         if not bool(better.any()):
             return
         self.loss = torch.where(better, loss, self.loss)
-        rows = torch.cat([better, better]).reshape(-1, *([1] * (w.dim() - 1)))
+        rows = better.repeat(w.shape[0] // self.n).reshape(-1, *([1] * (w.dim() - 1)))
         self.w = torch.where(rows, w, self.w)
         self.masks = {k: torch.where(better[None, :, None], m, self.masks[k]) for k, m in masks.items()}
         self.step = torch.where(better, step, self.step)
@@ -396,10 +447,9 @@ class _Settling:
 
 
 def _alive(w: torch.Tensor, x: torch.Tensor, stats: PlainStats) -> torch.Tensor:
-    """``(n,)`` bool: the mappings ``w`` ``(2 n, ...)`` of both sets have not collapsed, i.e.
+    """``(n,)`` bool: the mappings ``w`` ``(sets n, ...)`` of the mask sets have not collapsed, i.e.
     ``sum |W+ x| + sum |W- x| >= 1 %`` of S (the ``collapsed`` magnitude's rule)."""
-    n = x.shape[0]
-    mass = (w[:n] * x).flatten(1).abs().sum(1) + (w[n:] * x).flatten(1).abs().sum(1)
+    mass = (w.unflatten(0, (-1, x.shape[0])) * x).flatten(2).abs().sum((0, 2))
     return mass >= 0.01 * stats.total
 
 

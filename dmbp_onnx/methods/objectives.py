@@ -12,6 +12,9 @@ from dataclasses import dataclass
 import torch
 
 OBJECTIVES = ("r1", "perset", "r2", "threeway")
+#: Objectives whose loss is a sum of one term per mask set (with box masks): the positive set can be
+#: learned alone (DMBP's ``negative=False``) and gets the same masks as when both sets are learned.
+SEPARABLE = ("r1", "perset")
 
 #: Nuisance probability of the three-way softmax at the start: each mapping's mask starts
 #: at ``1 - NUISANCE_INIT`` so a deep net starts within a few % of the plain gradient.
@@ -28,9 +31,11 @@ class BoxMasks:
     #: The masks are the parameters, so mask gradients are parameter gradients.
     identity = True
 
-    def init(self, n: int, channels: dict[str, int], device: torch.device) -> dict[str, torch.Tensor]:
-        """One ``(2, n, C)`` parameter per site, all ones."""
-        return {k: torch.ones(2, n, c, device=device, requires_grad=True) for k, c in channels.items()}
+    def init(
+        self, n: int, channels: dict[str, int], device: torch.device, sets: int = 2
+    ) -> dict[str, torch.Tensor]:
+        """One ``(sets, n, C)`` parameter per site, all ones (``sets`` 1: the positive set alone)."""
+        return {k: torch.ones(sets, n, c, device=device, requires_grad=True) for k, c in channels.items()}
 
     def masks(self, theta: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """``(2, n, C)`` masks per site."""
@@ -55,8 +60,12 @@ class ThreeWayMasks:
 
     identity = False
 
-    def init(self, n: int, channels: dict[str, int], device: torch.device) -> dict[str, torch.Tensor]:
-        """One ``(3, n, C)`` logit tensor per site."""
+    def init(
+        self, n: int, channels: dict[str, int], device: torch.device, sets: int = 2
+    ) -> dict[str, torch.Tensor]:
+        """One ``(3, n, C)`` logit tensor per site (``sets`` must be 2: the three ways are coupled)."""
+        if sets != 2:
+            raise ValueError("the three-way parametrisation learns both mask sets")
         low = float(torch.log(torch.tensor(2 * NUISANCE_INIT / (1 - NUISANCE_INIT))))
         theta = {}
         for k, c in channels.items():
@@ -150,8 +159,9 @@ def loss_per_image(
     if not (lam or lam_neg):
         return evidence + alpha * purity
     sizes = sum(m.shape[2] for m in masks.values())
-    per_set = sum(m.sum(2) for m in masks.values()) / sizes  # (2, N): mean mask of each set
-    return evidence + alpha * purity + lam * per_set[0] + lam_neg * per_set[1]
+    per_set = sum(m.sum(2) for m in masks.values()) / sizes  # (sets, N): mean mask of each set
+    negative = lam_neg * per_set[1] if len(per_set) > 1 else 0.0
+    return evidence + alpha * purity + lam * per_set[0] + negative
 
 
 def magnitudes(

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dmbp_onnx.errors import InputError
 from dmbp_onnx.methods import DMBP
 from dmbp_onnx.methods.masked import MaskedMapping
 from dmbp_onnx.methods.target import resolve_targets
@@ -157,6 +158,27 @@ def test_path_starts_at_integrated_gradients(net, images):
         total += g / k
     for key in ("gradient", "w_pos", "w_neg"):
         torch.testing.assert_close(result.extras[key], total, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("iterations", [0, 2])
+def test_map_path_takes_the_learned_masks_to_a_finer_path(net, images, iterations):
+    """Masks learned on 2 points, maps on 6: at 0 iterations the 6-point midpoint IG mapping; after
+    learning, each map is the mean over the 6 points of W_m for the masks returned."""
+    _, twin = net
+    result = DMBP(twin, iterations=iterations, path_steps=2, map_path_steps=6, device="cpu").attribute(images)
+    target = twin(images).argmax(1).tolist()
+    plain, positive, negative = (torch.zeros_like(images) for _ in range(3))
+    for i in range(6):
+        point = (i + 0.5) / 6 * images
+        mapping = mapping_of(twin, point, target)
+        plain += mapping(None) / 6
+        positive += mapping(result.extras["masks_pos"]) / 6
+        negative += mapping(result.extras["masks_neg"]) / 6
+    torch.testing.assert_close(result.extras["gradient"], plain, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(result.extras["w_pos"], positive, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(result.extras["w_neg"], negative, rtol=1e-5, atol=1e-7)
+    if iterations == 0:
+        torch.testing.assert_close(result.extras["w_pos"], plain, rtol=1e-5, atol=1e-7)
 
 
 def test_early_stop_ends_when_masks_settle(net, images):
@@ -326,3 +348,16 @@ def test_early_stopped_chunks_merge_with_nan_padding(net, images):
     steps = [int(torch.isfinite(history[:, k]).sum()) for k in range(3)]
     assert history.shape == (max(steps), 3) and len(set(steps)) > 1
     assert all(torch.isfinite(history[: s, k]).all() for k, s in enumerate(steps))
+
+
+def test_positive_only_mode_learns_the_same_positive_masks(net, images):
+    """With a per-set objective the positive set's steps do not depend on the negative set."""
+    _, twin = net
+    both = DMBP(twin, iterations=2, device="cpu").attribute(images)
+    alone = DMBP(twin, iterations=2, negative=False, device="cpu").attribute(images)
+    same = both.extras["magnitudes"]["best_iterate"] == alone.extras["magnitudes"]["best_iterate"]
+    assert same.any()
+    torch.testing.assert_close(alone.positive[same], both.positive[same])
+    assert not alone.negative.any()
+    with pytest.raises(InputError, match="couples the sets"):
+        DMBP(twin, objective="r2", negative=False)
