@@ -8,6 +8,7 @@ maps are signed per-pixel arrays ``(N, H, W)`` (attribution summed over channels
 from dmbp_onnx.metrics._perturb import gaussian_blur, resolve_baseline
 from dmbp_onnx.metrics.deletion import CurveResult, deletion_auc, insertion_auc
 from dmbp_onnx.metrics.intervals import Interval, bootstrap_mean, paired_difference
+from dmbp_onnx.metrics.negative import empty_negative_maps, negative_share, signed_negative_share
 from dmbp_onnx.metrics.pointing import PointingResult, energy_in_mask, pointing_game
 from dmbp_onnx.metrics.randomisation import (
     RandomisationStep,
@@ -27,10 +28,12 @@ __all__ = [
     "SensitivityN",
     "bootstrap_mean",
     "deletion_auc",
+    "empty_negative_maps",
     "energy_in_mask",
     "gaussian_blur",
     "insertion_auc",
     "model_randomisation",
+    "negative_share",
     "paired_difference",
     "parameterised_layers",
     "pearson",
@@ -38,6 +41,7 @@ __all__ = [
     "rankdata",
     "resolve_baseline",
     "sensitivity_n",
+    "signed_negative_share",
     "spearman",
     "target_scorer",
 ]

@@ -14,6 +14,8 @@ import torch
 
 import dmbp_onnx
 from dmbp_onnx.methods import DMBP, GradientXInput
+from dmbp_onnx.metrics import empty_negative_maps, negative_share, signed_negative_share
+from dmbp_onnx.metrics.negative import EVIDENCE_SHARE
 
 FOREIGN = Path(__file__).parents[1] / "fixtures" / "foreign"
 CNN_FIXTURES = sorted(p.stem for p in FOREIGN.glob("*.onnx") if not p.stem.startswith("sklearn"))
@@ -22,23 +24,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "models" / "demo"))
 from shapes import test_split  # noqa: E402
 
 
-def negative_share(positive: torch.Tensor, negative: torch.Tensor) -> torch.Tensor:
-    """``(N,)``: sum |negative| over sum |positive| + sum |negative| (channel-summed pixels)."""
-    pos, neg = positive.flatten(1).abs().sum(1), negative.flatten(1).abs().sum(1)
-    return neg / (pos + neg).clamp_min(1e-30)
-
-
 def assert_negative_map_where_evidence(twin, x: torch.Tensor) -> None:
     result = DMBP(twin, device="cpu").attribute(x)
     plain = GradientXInput(twin, device="cpu").attribute(x, target=result.target)
-    a = plain.pixel_map().reshape(len(x), -1)
-    plain_share = np.clip(-a, 0, None).sum(1) / np.abs(a).sum(1).clip(1e-30)
-    axis = twin.channel_axis
-    pos, neg = (t.sum(axis) if axis is not None else t for t in (result.positive, result.negative))
-    share = negative_share(pos, neg).numpy()
-    needs = plain_share >= 0.10
-    assert needs.any() or len(x) == 0, "the property is vacuous on these inputs"
-    assert (share[needs] >= 0.01).all(), f"empty negative maps: DMBP {share}, Gradient x Input {plain_share}"
+    plain_share = signed_negative_share(plain.pixel_map())
+    share = negative_share(result.pixel_map("positive"), result.pixel_map("negative"))
+    assert (plain_share >= EVIDENCE_SHARE).any() or len(x) == 0, "the property is vacuous on these inputs"
+    empty = empty_negative_maps(share, plain_share)
+    assert not empty.any(), f"empty negative maps: DMBP {share}, Gradient x Input {plain_share}"
     assert not result.extras["magnitudes"]["collapsed"].any()
 
 
