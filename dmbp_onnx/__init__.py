@@ -16,9 +16,11 @@ from dmbp_onnx.errors import (
     DmbpOnnxError,
     IneligibleModelError,
     InputError,
+    LayoutError,
     MismatchError,
     ModelLoadError,
     UnsupportedModelError,
+    UnknownOutputError,
     UnsupportedOpError,
 )
 
@@ -33,6 +35,7 @@ if _TYPE_CHECKING:  # the torch side is imported on first attribute access (see 
         GradientXInput,
         GuidedBackprop,
         IntegratedGradients,
+        RegionTarget,
         SmoothGrad,
     )
     from dmbp_onnx.twin.from_torch import from_torch
@@ -53,6 +56,7 @@ _LAZY = {
             "GuidedBackprop",
             "IntegratedGradients",
             "METHODS",
+            "RegionTarget",
             "SmoothGrad",
         ),
         "dmbp_onnx.methods",
@@ -112,9 +116,12 @@ __all__ = [
     "DmbpOnnxError",
     "IneligibleModelError",
     "InputError",
+    "LayoutError",
     "MismatchError",
     "ModelLoadError",
+    "RegionTarget",
     "Twin",
+    "UnknownOutputError",
     "UnsupportedModelError",
     "UnsupportedOpError",
     "ValidationReport",

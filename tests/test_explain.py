@@ -60,7 +60,9 @@ def test_request_targets_classifier_and_map():
     with pytest.raises(InputError, match="--box applies only"):
         request_targets("auto", (0, 0, 1, 1), logits, None)
     score_map = torch.zeros(2, 2, 4, 6)
-    assert request_targets("auto", None, score_map, None) == [BoxTarget(0)] * 2
+    score_map[1, 1, 0, 0] = 5.0
+    region = request_targets("auto", None, score_map, None)
+    assert [(t.channel, t.pixels) for t in region] == [(0, 24), (1, 1)]
     assert request_targets("1", (0, 1, 2, 3), score_map, None) == [BoxTarget(1, (0, 1, 2, 3))] * 2
 
 

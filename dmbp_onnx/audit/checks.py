@@ -100,24 +100,34 @@ def _load(state: _State) -> tuple[str, dict]:
 
 def _inspect(state: _State) -> tuple[str, dict]:
     from dmbp_onnx.graph.inspect import inspect_model
+    from dmbp_onnx.graph.outputs import choose_output, select_output
     from dmbp_onnx.graph.passes import clean
     from dmbp_onnx.twin.twin import Twin
 
     if state.model is None:
         raise Skip("the model did not load")
-    state.cleaned = clean(state.model)
-    info = inspect_model(state.model, state.cleaned)
+    choice = choose_output(state.model, state.config.output_for(state.path))
+    model = select_output(state.model, choice.name)
+    state.cleaned = clean(model)
+    info = inspect_model(model, state.cleaned)
+    info["output"] = choice.to_dict()
+    info["layout_reason"] = state.cleaned.layout_reason
     try:
-        state.twin = Twin(state.model, state.cleaned)
+        state.twin = Twin(model, state.cleaned)
     except UnsupportedModelError as exc:
-        raise Failed(f"the twin cannot be built: {exc}", info) from None
+        raise Failed(f"the twin of output '{choice.name}' cannot be built: {exc}", info) from None
     info["mask_sites"] = len(state.twin.mask_sites)
     passes = ", ".join(info["passes_applied"]) or "none"
     return (
-        f"layout {state.twin.layout}, {sum(info['ops_clean'].values())} nodes after passes ({passes}), "
-        f"{info['mask_sites']} mask sites",
+        f"output '{choice.name}' ({choice.rule}), layout {state.twin.layout}, "
+        f"{sum(info['ops_clean'].values())} nodes after passes ({passes}), {info['mask_sites']} mask sites",
         info,
     )
+
+
+def _seeded_shapes(state: _State) -> dict[str, list[int]]:
+    """The configured random-input shapes of the twin's inputs."""
+    return state.config.shapes_for([spec.name for spec in state.twin.inputs])
 
 
 def _num(value: Any) -> str:
@@ -145,7 +155,8 @@ def _validate_seeded(state: _State) -> tuple[str, dict]:
         raise Skip("samples = 0")
     runs = []
     for seed in range(config.seed, config.seed + config.samples):
-        report = validate(state.twin, rtol=config.rtol, atol=config.atol, device="cpu", seed=seed).to_dict()
+        report = validate(state.twin, rtol=config.rtol, atol=config.atol, device="cpu", seed=seed,
+                          shapes=_seeded_shapes(state) or None).to_dict()
         keys = ("ok", "max_abs", "max_rel", "first_divergence", "input_shapes")
         runs.append({"seed": seed, **{k: report[k] for k in keys}})
         if not report["ok"]:
@@ -167,7 +178,7 @@ def _validate_given(state: _State) -> tuple[str, dict]:
         raise Skip(f"no {state.path.stem}.input.npy or {state.path.stem}.npz next to the model")
     if state.twin is None:
         raise Skip("no twin (see inspect)")
-    outputs = len(state.twin.model.graph.output)
+    outputs = len(state.model.graph.output)
     expected = None
     notes = []
     if given.expected is not None and outputs == 1:
@@ -230,7 +241,8 @@ def _dmbp_smoke(state: _State) -> tuple[str, dict]:
     if state.given is not None:
         x, origin = state.given.input[:2], state.given.source
     else:
-        x, origin = random_inputs(declared_inputs(state.model), config.seed)[0], f"random (seed {config.seed})"
+        x = random_inputs(declared_inputs(state.twin.model), config.seed, _seeded_shapes(state) or None)[0]
+        origin = f"random (seed {config.seed})"
     violations, details = dmbp_smoke(state.twin, x, config.explain_iterations, config.seed)
     details["input"] = origin
     if violations:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from numbers import Integral, Real
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,15 @@ class AuditConfig:
     require_eligible : bool
         When true (default) a model DMBP does not apply to fails the ``eligibility`` check;
         when false that check is skipped with the reason.
+    output : str or None
+        The output every model is checked on (``--output``); only the subgraph it needs is
+        rebuilt. ``None``: :func:`~dmbp_onnx.graph.outputs.choose_output`'s default rule.
+    outputs : dict of str to str
+        Per model, the output to check, keyed by the model's path as given, file name or stem
+        (the ``[outputs]`` table of ``audit.toml``); wins over ``output``.
+    shapes : dict of str to list of int
+        Shapes of the seeded random inputs, by input name (``--shape NAME=DIMS``; the ``[shapes]``
+        table); a model uses those of the inputs it declares.
     """
 
     rtol: float = 1e-4
@@ -46,6 +55,9 @@ class AuditConfig:
     time_budget_s: float = 120.0
     seed: int = 0
     require_eligible: bool = True
+    output: str | None = None
+    outputs: dict = field(default_factory=dict)
+    shapes: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for item in fields(self):
@@ -64,6 +76,18 @@ class AuditConfig:
         """The settings as a JSON-ready dict."""
         return dataclasses.asdict(self)
 
+    def output_for(self, path: str | Path) -> str | None:
+        """The output to check for the model at ``path`` (None: the default rule)."""
+        path = Path(path)
+        for key in (str(path), path.name, path.stem):
+            if key in self.outputs:
+                return self.outputs[key]
+        return self.output
+
+    def shapes_for(self, inputs: list[str]) -> dict[str, list[int]]:
+        """The configured shapes of the inputs named ``inputs``."""
+        return {name: list(dims) for name, dims in self.shapes.items() if name in inputs}
+
 
 _KINDS = {
     "rtol": ("non-negative number", lambda v: _number(v) and v >= 0),
@@ -75,6 +99,12 @@ _KINDS = {
     "time_budget_s": ("positive number", lambda v: _number(v) and v > 0),
     "seed": ("non-negative integer", lambda v: _integer(v) and v >= 0),
     "require_eligible": ("boolean", lambda v: isinstance(v, bool)),
+    "output": ("output name (string)", lambda v: v is None or (isinstance(v, str) and bool(v))),
+    "outputs": ("table of model name = output name", lambda v: isinstance(v, dict) and all(
+        isinstance(k, str) and isinstance(o, str) and o for k, o in v.items())),
+    "shapes": ("table of input name = list of positive integers", lambda v: isinstance(v, dict) and all(
+        isinstance(k, str) and isinstance(d, (list, tuple)) and d and all(_integer(n) and n > 0 for n in d)
+        for k, d in v.items())),
 }
 
 

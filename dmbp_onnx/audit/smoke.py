@@ -41,7 +41,9 @@ def dmbp_smoke(twin, x: np.ndarray, iterations: int, seed: int) -> tuple[list[st
     twin : Twin
         An eligible twin.
     x : numpy.ndarray
-        A batch of the model's single input (for a model that declares a fixed batch, its
+        A batch of the model's single input, explained on the default target
+        (:func:`~dmbp_onnx.methods.target.default_targets`: the predicted class, or an output
+        map's predicted class region) (for a model that declares a fixed batch, its
         first rows, padded with copies of the last up to that batch).
     iterations : int
         DMBP iterations.
@@ -60,6 +62,7 @@ def dmbp_smoke(twin, x: np.ndarray, iterations: int, seed: int) -> tuple[list[st
     """
     from dmbp_onnx.methods import DMBP
     from dmbp_onnx.methods.base import pad_batch, static_batch
+    from dmbp_onnx.methods.target import target_rule
 
     method = DMBP(twin, iterations=iterations, seed=seed, device="cpu")
     batch = method.validate_input(x)
@@ -102,6 +105,7 @@ def dmbp_smoke(twin, x: np.ndarray, iterations: int, seed: int) -> tuple[list[st
         "iterations": iterations,
         "batch": int(batch.shape[0]),
         "target": [int(t) if isinstance(t, Integral) else repr(t) for t in result.target],
+        "target_rule": target_rule(before),
         "positive_sum": positive.tolist(),
         "negative_sum": negative.tolist(),
         "gradient_max_abs_difference": {label: diff for label, (_, diff) in checks.items()},

@@ -43,6 +43,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="seconds per model, all checks together (default 120)")  # fmt: skip
     parser.add_argument("--max-model-mb", dest="max_model_mb", type=float, metavar="M",
                         help="largest model accepted, in MiB, checked before reading (default 512)")  # fmt: skip
+    parser.add_argument("--output", metavar="NAME",
+                        help="check every model on this output (only the subgraph it needs is rebuilt; per "
+                        "model: the [outputs] table of audit.toml); default the first class-probability output, "
+                        "else the first (N, classes) float output, else the first float output")
+    parser.add_argument("--shape", dest="shapes", metavar="NAME=DIMS", action="append",
+                        help="shape of the seeded random values of input NAME, e.g. x=1x3x320x320 (repeatable; "
+                        "a model uses those of the inputs it declares; default: dynamic batch 1, other dynamic "
+                        "dimensions 224)")
     parser.add_argument("--jobs", type=int, default=1, metavar="N",
                         help="audit N models at once, each in its own worker process (default 1)")
     parser.add_argument("--ray", action="store_true",
@@ -54,9 +62,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def _config(args: argparse.Namespace):
     from dmbp_onnx.audit.config import AuditConfig, load_config
+    from dmbp_onnx.cli.validate_cmd import parse_shapes
 
     base = load_config(args.config) if args.config else AuditConfig()
+    shapes = parse_shapes(args.shapes or [])
     return base.replace(
+        output=args.output,
+        shapes={**base.shapes, **shapes} if shapes else None,
         rtol=args.rtol,
         atol=args.atol,
         samples=args.samples,

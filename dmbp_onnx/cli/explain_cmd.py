@@ -22,6 +22,7 @@ EPILOG = """examples:
   dmbp-onnx explain net.onnx cat.png dogs/ --out maps
   dmbp-onnx explain net.onnx cat.png --target 281 --method all --iterations 100
   dmbp-onnx explain craft.onnx page.png --target 0 --box 40 60 56 120   # map output: channel 0 in a box
+  dmbp-onnx explain onet.onnx face.png --output prob1            # a multi-output model: explain 'prob1'
 exit codes: 0 done, 1 the twin disagrees with onnxruntime (see --force), 2 bad input or model."""
 
 
@@ -38,8 +39,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("model", nargs="?", help="ONNX model (default: the shipped demo model)")
     p.add_argument("images", nargs="*", help="image files or folders (RGB, grayscale or RGBA; any size)")
+    p.add_argument("--output", metavar="NAME",
+                   help="the model output to explain; only the subgraph it needs is rebuilt (default: the "
+                   "first class-probability output, else the first (N, classes) float output, else the first "
+                   "float output)")
     p.add_argument("--target", default="auto",
-                   help="auto (predicted class; channel 0 for map outputs), a class INDEX or NAME")
+                   help="auto (the predicted class; for map outputs the predicted class's region: the argmax "
+                   "channel at the most confident position, where it is the argmax), a class INDEX or NAME")
     p.add_argument("--box", nargs=4, type=int, metavar=("Y0", "X0", "Y1", "X1"),
                    help="for models whose output is a map: explain the summed score in this half-open box "
                    "(output-map coordinates; --target gives the channel; default the whole map)")
@@ -53,7 +59,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="dmbp_out", help="output folder (default ./dmbp_out)")
     p.add_argument("--size", nargs=2, type=int, metavar=("H", "W"),
                    help="model input size (default: metadata, else the declared input shape)")
-    p.add_argument("--layout", choices=("nchw", "nhwc"), help="model input layout (default: guessed)")
+    p.add_argument("--layout", choices=("nchw", "nhwc"),
+                   help="model input layout (default: decided from the graph, e.g. a Transpose to channels "
+                   "first after the input; an error asks for this option when the graph does not tell)")
     p.add_argument("--scale", type=float, help="divide pixel values (0..255) by this (default 255)")
     p.add_argument("--mean", nargs="+", type=float, help="per-channel mean, after scaling (default 0)")
     p.add_argument("--std", nargs="+", type=float, help="per-channel std, after scaling (default 1)")
@@ -84,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
         model=Path(args.model) if args.model else None,
         images=[Path(p) for p in args.images],
         input_npy=Path(args.input_npy) if args.input_npy else None,
+        output=args.output,
         target=args.target,
         box=tuple(args.box) if args.box else None,
         methods=methods,

@@ -35,6 +35,7 @@ from dmbp_onnx.explain.inputs import (
     collect_images,
 )
 from dmbp_onnx.explain.methods import _build_method
+from dmbp_onnx.explain.model import load_twin, require_layout
 from dmbp_onnx.explain.outputs import PANEL_PERCENTILE, _write_outputs
 from dmbp_onnx.explain.report import ExplainReport, _jsonable, _method_options, _model_info
 from dmbp_onnx.explain.request import ExplainRequest, _check_request
@@ -74,13 +75,13 @@ def explain(request: ExplainRequest) -> ExplainReport:
         The twin disagrees with onnxruntime on the input (unless ``force``).
     """
     from dmbp_onnx.methods.base import pad_batch, static_batch
-    from dmbp_onnx.methods.target import resolve_targets
-    from dmbp_onnx.twin.twin import load
+    from dmbp_onnx.methods.target import resolve_targets, target_rule
 
     started = time.perf_counter()
     _check_request(request)
     model_path = request.model or default_model()
-    twin = load(model_path)
+    twin, choice = load_twin(model_path, request.output, request.layout)
+    require_layout(twin)
     config, output_kind = _preprocess_config(twin, request)
     class_names = list(config.class_names) if config.class_names else None
     device = resolve_device(request.device)
@@ -92,6 +93,7 @@ def explain(request: ExplainRequest) -> ExplainReport:
     out = Path(request.out)
     out.mkdir(parents=True, exist_ok=True)
     results, validations, timings = [], [], {name: 0.0 for name in methods}
+    rule = "given: --target " + request.target + ("" if request.box is None else " --box")
     bar = tqdm(total=len(items), unit="image", desc="explain", disable=not request.progress)
     fixed = static_batch(twin)
     for start, batch in _batches(items, fixed or request.batch_size):
@@ -102,6 +104,8 @@ def explain(request: ExplainRequest) -> ExplainReport:
             output = twin(runnable.to(device)).float().cpu()[: x.shape[0]]
         targets = request_targets(request.target, request.box, output, class_names)
         targets, selector = resolve_targets(output, targets)
+        if request.target == "auto" and request.box is None:
+            rule = target_rule(output)
         scores = (output * selector).flatten(1).sum(1)
         probs = _probabilities(output, twin, output_kind)
         attributions = {}
@@ -118,7 +122,8 @@ def explain(request: ExplainRequest) -> ExplainReport:
     bar.close()
 
     data = {
-        "model": _model_info(model_path, twin),
+        "model": _model_info(model_path, twin, choice),
+        "target_rule": rule,
         "preprocess": {**_jsonable(config), "output": output_kind},
         "methods": list(methods),
         "hyperparameters": {name: _method_options(m) for name, m in methods.items()},

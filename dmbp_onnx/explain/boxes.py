@@ -10,7 +10,7 @@ BOX_COLOUR = (1.0, 0.85, 0.0)
 
 def _output_box(target, output_shape, size: tuple[int, int]) -> tuple[int, int, int, int] | None:
     """The explained box in image pixels ``(y0, x0, y1, x1)``, for 2-D map outputs."""
-    if isinstance(target, int) or target.box is None or len(output_shape) != 4:
+    if getattr(target, "box", None) is None or len(output_shape) != 4:
         return None
     axis = 3 if output_shape[3] < output_shape[1] else 1
     oh, ow = [d for a, d in enumerate(output_shape) if a not in (0, axis)]

@@ -34,10 +34,15 @@ def collect_images(paths: Sequence[Path]) -> list[Path]:
 
 
 def _preprocess_config(twin, request: ExplainRequest):
-    """The preprocessing configuration, and what the output holds (logits, probabilities or map)."""
-    from dmbp_onnx.preprocess import PreprocessConfig
+    """The preprocessing configuration, and what the output holds (logits, probabilities or map).
 
-    overrides = {"layout": request.layout, "size": request.size, "scale": request.scale,
+    The layout is the twin's (the one decision, :mod:`dmbp_onnx.graph.layout`, which
+    ``--layout`` already overrode when the twin was loaded).
+    """
+    from dmbp_onnx.preprocess import LAYOUTS, PreprocessConfig
+
+    layout = twin.layout if twin.layout in LAYOUTS else request.layout
+    overrides = {"layout": layout, "size": request.size, "scale": request.scale,
                  "mean": request.mean, "std": request.std}
     config = PreprocessConfig.from_model(twin.model, declared_input_shape=twin.inputs[0].shape, **overrides)
     return config, config.output

@@ -40,17 +40,19 @@ class ExplainReport:
         return "\n".join(lines)
 
 
-def _model_info(path: Path, twin) -> dict[str, Any]:
+def _model_info(path: Path, twin, choice) -> dict[str, Any]:
     return {
         "path": str(path),
         "producer": f"{twin.model.producer_name} {twin.model.producer_version}".strip(),
         "opset": twin.clean_graph.opsets.get(""),
         "input": {"name": twin.inputs[0].name, "shape": list(twin.inputs[0].shape)},
         "layout": twin.layout,
+        "layout_reason": twin.clean_graph.layout_reason,
+        "output": choice.to_dict(),
         "mask_sites": len(twin.mask_sites),
         "passes_applied": list(twin.passes_applied),
-        "explains": f"logits (terminal {twin.output_activation[0]} split off)"
-        if twin.output_activation else "the model's first output",
+        "explains": f"output '{choice.name}'"
+        + (f" as logits (terminal {twin.output_activation[0]} split off)" if twin.output_activation else ""),
     }
 
 
@@ -59,6 +61,8 @@ def _method_options(method: Any) -> dict[str, Any]:
 
 
 def _jsonable(obj: Any) -> Any:
+    if hasattr(obj, "to_dict"):
+        return obj.to_dict()
     if hasattr(obj, "__dataclass_fields__"):
         return {k: _jsonable(getattr(obj, k)) for k in obj.__dataclass_fields__}
     if isinstance(obj, (list, tuple)):

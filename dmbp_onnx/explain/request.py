@@ -22,8 +22,13 @@ class ExplainRequest:
         Image files or folders; empty = a shipped sample image (demo model only).
     input_npy : pathlib.Path or None
         A preprocessed array in the model's layout, instead of images.
+    output : str or None
+        The output to explain (the twin is built from the subgraph it needs); ``None`` = the
+        default rule of :func:`~dmbp_onnx.graph.outputs.choose_output` (the first
+        class-probability output, ...).
     target : str
-        ``"auto"`` (predicted class; channel 0 for map outputs), a class index or a class name.
+        ``"auto"`` (the predicted class; for map outputs the predicted class's region,
+        :data:`~dmbp_onnx.methods.target.DENSE_RULE`), a class index or a class name.
     box : tuple of int or None
         ``(y0, x0, y1, x1)`` in output-map coordinates, for map outputs.
     methods : list of str
@@ -50,6 +55,7 @@ class ExplainRequest:
     model: Path | None = None
     images: list[Path] = field(default_factory=list)
     input_npy: Path | None = None
+    output: str | None = None
     target: str = "auto"
     box: tuple[int, int, int, int] | None = None
     methods: list[str] = field(default_factory=lambda: ["dmbp"])

@@ -28,16 +28,21 @@ def parse_target(target: str, class_names: Sequence[str] | None) -> int | None:
 
 
 def request_targets(target: str, box, output: torch.Tensor, class_names) -> list:
-    """One target per image: a class index, or a :class:`BoxTarget` for map outputs.
+    """One target per image: a class index, a :class:`BoxTarget` or a :class:`RegionTarget`.
 
-    ``auto`` is the predicted class of each image (channel 0 of a map output); ``box``
-    (output-map coordinates) only applies to map outputs.
+    ``auto`` is the methods' default rule (:func:`~dmbp_onnx.methods.target.default_targets`):
+    the predicted class, and for a map output the predicted class's region. A class index
+    or name on a map output is that channel over the whole map (or ``box``, in output-map
+    coordinates, which only applies to map outputs; with ``auto`` it is channel 0's box).
     """
     from dmbp_onnx.methods import BoxTarget
+    from dmbp_onnx.methods.target import default_targets
 
     index = parse_target(target, class_names)
     n = output.shape[0]
     if output.dim() > 2:
+        if index is None and box is None:
+            return default_targets(output)
         return [BoxTarget(0 if index is None else index, None if box is None else tuple(box))] * n
     if box is not None:
         raise InputError(f"--box applies only to models whose output is a map; this output has shape "
@@ -60,9 +65,14 @@ def _probabilities(output: torch.Tensor, twin, output_kind: str) -> torch.Tensor
 
 
 def _target_label(target, class_names) -> tuple[str | None, str]:
-    """``(class name or None, label for titles)``."""
+    """``(class or channel name or None, label for titles)``."""
     if isinstance(target, int):
         name = class_names[target] if class_names and target < len(class_names) else None
         return name, name or f"class {target}"
-    box = "whole map" if target.box is None else "box " + ",".join(str(v) for v in target.box)
-    return None, f"channel {target.channel}, {box}"
+    box = getattr(target, "box", None)
+    if hasattr(target, "mask"):
+        where = f"predicted region ({target.pixels} of {target.mask.numel()} positions)"
+    else:
+        where = "whole map" if box is None else "box " + ",".join(str(v) for v in box)
+    name = class_names[target.channel] if class_names and 0 <= target.channel < len(class_names) else None
+    return name, f"channel {target.channel}" + (f" ({name})" if name else "") + f", {where}"

@@ -6,7 +6,7 @@ from dmbp_onnx.methods.dmbp import DMBP
 from dmbp_onnx.methods.gradcam import GradCAM
 from dmbp_onnx.methods.guided import GuidedBackprop
 from dmbp_onnx.methods.lrp import LRP
-from dmbp_onnx.methods.target import BoxTarget
+from dmbp_onnx.methods.target import BoxTarget, RegionTarget
 
 #: CLI name -> method class.
 METHODS: dict[str, type] = {
@@ -26,5 +26,6 @@ __all__ = [
     "IntegratedGradients",
     "LRP",
     "Method",
+    "RegionTarget",
     "SmoothGrad",
 ]

@@ -1,8 +1,13 @@
-"""What an attribution explains: a class logit, or the summed score of a box of an output map.
+"""What an attribution explains: a class logit, or the summed score of a box or region of an output map.
 
 Every target becomes a *selector*: a tensor shaped like the model's output whose
 inner product with the output is the explained score (the ``grad_outputs`` of
 the backward pass).
+
+The default target (no target given) is one rule, :func:`default_targets`, used by the
+methods, ``explain`` and ``audit``: the predicted class of a ``(N, classes)`` output, and
+for an output map (segmentation head, score map) the predicted class's region
+(:data:`DENSE_RULE`).
 """
 
 from __future__ import annotations
@@ -38,7 +43,48 @@ class BoxTarget:
     channel_axis: int | None = None
 
 
-Target = Union[int, BoxTarget]
+@dataclass(frozen=True, eq=False)
+class RegionTarget:
+    """The summed score of one channel of an output map over a region (a boolean mask).
+
+    Parameters
+    ----------
+    channel : int
+        Channel (class) of the output map.
+    mask : torch.Tensor
+        Boolean, the output's shape without the batch and channel axes.
+    channel_axis : int, optional
+        Axis of the output holding the channels (default as for :class:`BoxTarget`).
+    """
+
+    channel: int
+    mask: torch.Tensor
+    channel_axis: int | None = None
+
+    @property
+    def pixels(self) -> int:
+        """Number of output positions in the region."""
+        return int(self.mask.sum())
+
+    def to_dict(self) -> dict:
+        """A JSON-ready summary (``report.json``): the channel and the region's size."""
+        return {"channel": int(self.channel), "region": "predicted class", "pixels": self.pixels,
+                "of": int(self.mask.numel())}
+
+    def __repr__(self) -> str:
+        return f"RegionTarget(channel={self.channel}, pixels={self.pixels}/{self.mask.numel()})"
+
+
+Target = Union[int, BoxTarget, RegionTarget]
+
+CLASS_RULE = "predicted class: the argmax of the (N, classes) output"
+"""The default target of a class-score output."""
+
+DENSE_RULE = (
+    "predicted class region: the argmax channel at the most confident position of the map "
+    "(largest softmax over channels), over the positions where that channel is the argmax"
+)
+"""The default target of an output map; with one channel, that channel over the whole map."""
 
 
 def _channel_axis(shape: Sequence[int], target: BoxTarget) -> int:
@@ -49,6 +95,51 @@ def _channel_axis(shape: Sequence[int], target: BoxTarget) -> int:
             raise InputError(f"BoxTarget channel_axis {target.channel_axis} is invalid for output shape {tuple(shape)}")
         return axis
     return rank - 1 if shape[rank - 1] < shape[1] else 1
+
+
+def target_rule(output: torch.Tensor) -> str:
+    """The name of the default-target rule that applies to ``output`` (for reports)."""
+    return CLASS_RULE if output.dim() == 2 else DENSE_RULE
+
+
+def default_targets(output: torch.Tensor) -> list[Target]:
+    """One default target per image (see :data:`CLASS_RULE` and :data:`DENSE_RULE`).
+
+    Raises
+    ------
+    InputError
+        An output of rank below 2 (no class or channel axis).
+    """
+    shape = tuple(output.shape)
+    if output.dim() < 2:
+        raise InputError(f"output has shape {shape}: it has no class or channel axis to choose a target from")
+    scores = output.detach().float().cpu()
+    if output.dim() == 2:
+        return [int(k) for k in scores.argmax(1).tolist()]
+    axis = _channel_axis(shape, BoxTarget(0))
+    confidence = torch.softmax(scores, dim=axis)
+    best, winner = confidence.max(dim=axis)
+    targets: list[Target] = []
+    for k in range(shape[0]):
+        channel = int(winner[k].flatten()[int(best[k].flatten().argmax())])
+        targets.append(RegionTarget(channel, winner[k] == channel, axis))
+    return targets
+
+
+def _region_selector(shape: Sequence[int], target: RegionTarget) -> torch.Tensor:
+    """Selector of one image for a :class:`RegionTarget` (``shape`` without the batch axis)."""
+    axis = _channel_axis((1, *shape), BoxTarget(target.channel, None, target.channel_axis))
+    spatial = tuple(d for a, d in enumerate(shape) if a != axis - 1)
+    mask = target.mask
+    if not isinstance(mask, torch.Tensor) or tuple(mask.shape) != spatial:
+        got = tuple(mask.shape) if isinstance(mask, torch.Tensor) else type(mask).__name__
+        raise InputError(f"RegionTarget mask has shape {got}; the output map needs {spatial}")
+    if not 0 <= int(target.channel) < shape[axis - 1]:
+        raise InputError(f"RegionTarget channel {target.channel} is out of range for output shape "
+                         f"{(None, *shape)} (channel axis {axis} has {shape[axis - 1]} channels)")
+    selector = torch.zeros(shape)
+    selector.select(axis - 1, int(target.channel)).copy_(mask.to(torch.float32))
+    return selector
 
 
 def _box_selector(shape: Sequence[int], target: BoxTarget) -> torch.Tensor:
@@ -97,7 +188,7 @@ def per_image_targets(target, n: int) -> list | None:
     InputError
         A sequence of the wrong length, or something that is neither a target nor a sequence.
     """
-    if target is None or isinstance(target, (BoxTarget, Integral)):
+    if target is None or isinstance(target, (BoxTarget, RegionTarget, Integral)):
         return None
     if isinstance(target, (str, bytes)):
         raise InputError(f"target {target!r} is not a class index (int) or BoxTarget")
@@ -119,9 +210,10 @@ def resolve_targets(
     ----------
     output : torch.Tensor
         The model's output for the batch, ``(N, classes)`` or an output map.
-    target : int, BoxTarget, sequence of them, or None
-        None explains the predicted class (classification outputs only); a single
-        value applies to every image; a sequence gives one per image.
+    target : int, BoxTarget, RegionTarget, sequence of them, or None
+        None applies :func:`default_targets` (the predicted class, or for an output map the
+        predicted class's region); a single value applies to every image; a sequence gives
+        one per image.
 
     Returns
     -------
@@ -139,11 +231,7 @@ def resolve_targets(
     n = output.shape[0]
     shape = tuple(output.shape)
     if target is None:
-        if output.dim() != 2:
-            raise InputError(
-                f"output has shape {shape}: give a target (a BoxTarget(channel, box) for an output map)"
-            )
-        targets: list[Target] = [int(k) for k in output.detach().argmax(1).tolist()]
+        targets: list[Target] = default_targets(output)
     else:
         targets = per_image_targets(target, n) or [target] * n
     selector = torch.zeros(shape, dtype=output.dtype)
@@ -153,6 +241,11 @@ def resolve_targets(
             if output.dim() < 3:
                 raise InputError(f"BoxTarget needs an output map; the output has shape {shape}")
             selector[k] = _box_selector((1,) + shape[1:], t)
+            resolved.append(t)
+        elif isinstance(t, RegionTarget):
+            if output.dim() < 3:
+                raise InputError(f"RegionTarget needs an output map; the output has shape {shape}")
+            selector[k] = _region_selector(shape[1:], t)
             resolved.append(t)
         else:
             if output.dim() != 2:

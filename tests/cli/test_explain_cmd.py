@@ -186,8 +186,8 @@ def test_report_json_is_strict_when_a_value_is_nan(monkeypatch, tmp_path, model_
 def _corrupt(monkeypatch):
     real_load = twin_module.load
 
-    def corrupted_load(source):
-        twin = real_load(source)
+    def corrupted_load(source, **options):
+        twin = real_load(source, **options)
         with torch.no_grad():
             twin.module.get_submodule("conv").weight.view(-1)[0] += 0.1
         return twin

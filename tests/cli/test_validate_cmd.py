@@ -61,8 +61,8 @@ def test_human_summary_on_match(capsys, tmp_path, model_path):
 def test_corrupted_twin_reports_the_first_diverging_node(capsys, monkeypatch, model_path):
     real_load = twin_module.load
 
-    def corrupted_load(source):
-        twin = real_load(source)
+    def corrupted_load(source, **options):
+        twin = real_load(source, **options)
         with torch.no_grad():
             twin.module.get_submodule("conv").weight.view(-1)[0] += 0.1
         return twin

@@ -10,7 +10,7 @@ from torch import nn
 
 import dmbp_onnx
 from dmbp_onnx.errors import IneligibleModelError, InputError
-from dmbp_onnx.methods import DMBP, METHODS, Attribution, BoxTarget, Gradient
+from dmbp_onnx.methods import DMBP, METHODS, Attribution, BoxTarget, Gradient, RegionTarget
 from dmbp_onnx.methods.display import DISPLAY_PERCENTILE, authors_display, clip_display
 
 
@@ -95,8 +95,8 @@ def test_box_target_on_a_score_map(channels_last):
     torch.testing.assert_close(result.signed, grad, rtol=1e-4, atol=1e-6)
     dmbp = DMBP(twin, iterations=5, device="cpu").attribute(x, target=target)
     assert dmbp.target == [target, target] and dmbp.signed.shape == x.shape
-    with pytest.raises(InputError, match="BoxTarget"):
-        Gradient(twin).attribute(x)
+    default = Gradient(twin).attribute(x)  # no target: the predicted class's region (methods/target.py)
+    assert all(isinstance(t, RegionTarget) and t.pixels > 0 for t in default.target)
     with pytest.raises(InputError, match="outside output shape"):
         Gradient(twin).attribute(x, target=BoxTarget(0, box=(0, 0, 11, 4)))
     with pytest.raises(InputError, match="channel 2 is out of range"):
