@@ -16,23 +16,8 @@ import onnx
 import onnx_graphsurgeon as gs
 
 from dmbp_onnx.graph.passes import CleanGraph
+from dmbp_onnx.op_traits import op_traits
 
-# Always piecewise linear in their data inputs when the remaining inputs are constants.
-_PL_OPS = frozenset(
-    {
-        "Add", "Sub", "Sum", "Neg", "Abs", "Concat", "Split",
-        "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
-        "ReduceMean", "ReduceMax", "ReduceMin", "ReduceSum", "Mean",
-        "Relu", "LeakyRelu", "PRelu", "Clip", "Max", "Min",
-        "Pad", "Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Slice",
-        "Expand", "Tile", "DepthToSpace", "SpaceToDepth",
-        "Identity", "Dropout",
-    }
-)  # fmt: skip
-# Linear in the operand at index 0 only: every other input must be constant.
-_LINEAR_IN_FIRST = frozenset(
-    {"Conv", "ConvTranspose", "BatchNormalization", "Resize", "Upsample", "Gather"}
-)
 _SHAPE_OPS = frozenset({"Shape", "Size"})
 # Inputs whose type alone matters (their values never reach the output), by op.
 _TYPE_ONLY_INPUTS = {"CastLike": frozenset({1})}
@@ -112,27 +97,20 @@ def _value_ancestors(graph: gs.Graph, outputs: list[gs.Tensor]) -> list[gs.Node]
 def _is_piecewise_linear(node: gs.Node, data: set[str]) -> bool:
     flags = [t.name in data for t in node.inputs]
     op = node.op
-    if node.domain not in (None, "", "ai.onnx"):
-        return False
-    if op in _PL_OPS:
-        if op in ("PRelu", "Clip"):
-            return not any(flags[1:])
-        if op in ("Pad", "Reshape", "Slice", "Expand", "Tile", "Split", "Squeeze", "Unsqueeze"):
-            return not any(flags[1:])
+    kind = op_traits(op, node.domain).piecewise_linear
+    if kind == "always":
         return True
-    if op in _LINEAR_IN_FIRST:
+    if kind == "in_first":
         return not any(flags[1:])
-    if op in ("Mul", "MatMul"):
+    if kind == "in_one":
         return sum(flags) <= 1
-    if op == "Gemm":
+    if kind == "in_one_of_two":
         return sum(flags[:2]) <= 1 and not any(flags[2:])
-    if op == "Div":
-        return len(flags) > 1 and not flags[1]
+    if kind != "cast":
+        return False
     if op == "Cast":
         return int(node.attrs.get("to", 0)) in _FLOAT_TYPES
-    if op == "CastLike":
-        return len(node.inputs) > 1 and node.inputs[1].dtype is not None and _is_float(node.inputs[1].dtype)
-    return False
+    return len(node.inputs) > 1 and node.inputs[1].dtype is not None and _is_float(node.inputs[1].dtype)  # CastLike
 
 
 def _is_terminal(node: gs.Node, target_names: set[str], inside: set[int]) -> bool:

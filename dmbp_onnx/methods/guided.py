@@ -6,23 +6,22 @@ import onnx_graphsurgeon as gs
 import torch
 
 from dmbp_onnx.methods.base import Attribution, Method
-
-#: ONNX ops treated as rectifiers. Max/Min count only with a constant operand
-#: (``Max(x, 0)``, ``Min(x, 6)``: how some exporters write ReLU / ReLU6).
-RECTIFIER_OPS = ("Relu", "Clip", "LeakyRelu", "PRelu")
-_BOUND_OPS = ("Max", "Min")
+from dmbp_onnx.op_traits import op_traits
 
 
 def rectifier_modules(twin) -> list[str]:
-    """Submodule names of the twin's rectifier nodes, found by their ONNX op (not module type)."""
+    """Submodule names of the twin's rectifier nodes, found by their ONNX op's ``rectifier`` trait
+    (not module type): Relu, Clip, LeakyRelu, PRelu, and Max/Min with a constant operand
+    (``Max(x, 0)``, ``Min(x, 6)``: how some exporters write ReLU / ReLU6)."""
     nodes = {node.name: node for node in twin.clean_graph.graph.nodes}
     names = []
     for sub, onnx_name in twin.node_names.items():
         node = nodes.get(onnx_name)
         if node is None:
             continue
-        if node.op in RECTIFIER_OPS or (
-            node.op in _BOUND_OPS and any(isinstance(t, gs.Constant) for t in node.inputs)
+        rectifier = op_traits(node.op, node.domain).rectifier
+        if rectifier == "always" or (
+            rectifier == "constant_operand" and any(isinstance(t, gs.Constant) for t in node.inputs)
         ):
             names.append(sub)
     return names

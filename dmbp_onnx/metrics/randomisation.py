@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from dmbp_onnx.errors import InputError
+from dmbp_onnx.op_traits import op_traits
 
 AttributeFn = Callable[..., "np.ndarray | torch.Tensor"]
 
@@ -85,14 +86,12 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.clip((da * db).sum() / norm, -1.0, 1.0))
 
 
-_LINEAR_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
-
-
 def _layer_tensors(layer: nn.Module, op: str) -> list[torch.Tensor]:
-    """The learned tensors of one layer: its floating parameters or, for a linear layer
-    whose converter keeps its constant weights as buffers, those buffers."""
+    """The learned tensors of one layer: its floating parameters or, for an op whose
+    ``randomisable`` trait is set (a linear layer whose converter keeps its constant
+    weights as buffers), those buffers."""
     params = [p for p in layer.parameters() if p.is_floating_point()]
-    if params or op not in _LINEAR_OPS:
+    if params or not op_traits(op).randomisable:
         return params
     return [b for b in layer.buffers() if b.is_floating_point()]
 

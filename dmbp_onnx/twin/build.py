@@ -17,11 +17,10 @@ import torch
 from torch import fx, nn
 
 from dmbp_onnx.errors import UnsupportedModelError, UnsupportedOpError
+from dmbp_onnx.op_traits import op_traits
 from dmbp_onnx.twin import ops as _ops  # noqa: F401  (registers every converter)
 from dmbp_onnx.twin.masks import MaskSite, MaskSiteInfo
 from dmbp_onnx.twin.registry import ConverterFn, NodeContext, resolve
-
-LINEAR_LAYER_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 
 
 class ConstantOutput(nn.Module):
@@ -93,7 +92,7 @@ def _hidden_linear_nodes(graph: gs.Graph) -> set[str]:
         flag = False
         for out in node.outputs:
             for consumer in out.outputs:
-                if consumer.op in LINEAR_LAYER_OPS or downstream.get(consumer.name, False):
+                if op_traits(consumer.op, consumer.domain).linear_layer or downstream.get(consumer.name, False):
                     flag = True
         downstream[node.name] = flag
     return {n.name for n in graph.nodes if n.op in ("Gemm", "MatMul") and downstream[n.name]}

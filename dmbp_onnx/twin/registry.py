@@ -20,6 +20,7 @@ from onnx_graphsurgeon.ir.tensor import LazyValues, SparseValues
 from torch import nn
 
 from dmbp_onnx.errors import UnsupportedOpError
+from dmbp_onnx.op_traits import TRAITS
 
 DEFAULT_DOMAIN = ""
 
@@ -178,6 +179,10 @@ _REGISTRY: dict[tuple[str, str, int], ConverterFn] = {}
 def converter(op_type: str, versions: Sequence[int], domain: str = DEFAULT_DOMAIN) -> Callable:
     """Register a converter for the given schema revisions (``since_version`` values).
 
+    An op of the default domain must have its traits declared in
+    :data:`dmbp_onnx.op_traits.TRAITS` (piecewise linearity, affinity, mask site, rectifier,
+    randomisation): the rest of the package reads them there.
+
     Parameters
     ----------
     op_type : str
@@ -187,6 +192,9 @@ def converter(op_type: str, versions: Sequence[int], domain: str = DEFAULT_DOMAI
     domain : str
         Operator domain ("" is the default ai.onnx domain).
     """
+
+    if domain == DEFAULT_DOMAIN and op_type not in TRAITS:
+        raise RuntimeError(f"{op_type} has no entry in dmbp_onnx.op_traits.TRAITS: declare its traits there")
 
     def register(fn: ConverterFn) -> ConverterFn:
         for version in versions:

@@ -24,7 +24,8 @@ of node, chosen by the type of the module the converter built):
   tuple items;
 * :mod:`~dmbp_onnx.methods.masked.autograd` — every other node keeps its own small
   autograd graph from the forward pass; its transpose is autograd's VJP there, its
-  tangent ``f(t) - f(0)`` when affine (the bias computed once), else its exact
+  tangent ``f(t) - f(0)`` when its op is affine (the ``affine`` trait in
+  :mod:`dmbp_onnx.op_traits`; the bias computed once), else its exact
   Jacobian-vector product.
 
 No weight gradient is ever computed. Products and masks are applied in place wherever
@@ -37,14 +38,13 @@ importing its module registers it (import it here).
 """
 
 from dmbp_onnx.methods.masked.autograd import AutogradRule
-from dmbp_onnx.methods.masked.mapping import AFFINE_OPS, MaskedMapping
+from dmbp_onnx.methods.masked.mapping import MaskedMapping
 from dmbp_onnx.methods.masked.rule import MODULE_RULES, NativeRule, Rule
 from dmbp_onnx.methods.masked.rules import ConvRule, GetItemRule, LinearRule, MaxPoolRule, ReluRule, ReshapeRule
 from dmbp_onnx.methods.masked.site import SiteRule
 from dmbp_onnx.methods.masked.stacked import StackedMapping
 
 __all__ = [
-    "AFFINE_OPS",
     "MODULE_RULES",
     "AutogradRule",
     "ConvRule",

@@ -13,16 +13,8 @@ from torch.fx.node import map_arg
 from dmbp_onnx.methods.masked.autograd import AutogradRule
 from dmbp_onnx.methods.masked.rule import Rule, rule_for
 from dmbp_onnx.methods.masked.rules import GetItemRule
+from dmbp_onnx.op_traits import op_traits
 from dmbp_onnx.twin.masks import MaskSite
-
-#: ONNX ops that are affine in their data inputs (the other inputs being constants).
-AFFINE_OPS = frozenset(
-    {
-        "Conv", "ConvTranspose", "Gemm", "MatMul", "BatchNormalization", "Add", "Sub", "Sum", "Neg",
-        "AveragePool", "GlobalAveragePool", "ReduceMean", "ReduceSum", "Concat", "Pad", "Reshape",
-        "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Identity", "Dropout",
-    }
-)  # fmt: skip
 
 
 def _reduce(t: torch.Tensor, site: MaskSite) -> torch.Tensor:
@@ -63,6 +55,10 @@ class MaskedMapping:
         CPU with AVX512-BF16 or on a GPU); the forward pass at ``x`` — every gate and max-pool
         choice — stays the twin's own, and nodes without a hand-written rule run in the input's
         precision. W_m is returned in the input's dtype.
+    rules : dict, optional
+        A composite: module type -> :class:`Rule` class, taking precedence over the registered
+        rules (e.g. :data:`~dmbp_onnx.methods.masked.lrp.LRP_GAMMA`, LRP's Gamma rule for
+        convolutions); by default every node gets its registered rule (the plain gradient).
 
     Attributes
     ----------
@@ -94,8 +90,10 @@ class MaskedMapping:
         ops: dict[str, str] | None = None,
         channels_last: bool = False,
         dtype: torch.dtype | None = None,
+        rules: dict[type[nn.Module], type[Rule]] | None = None,
     ) -> None:
         self.module, self.ops, self.channels_last = module, dict(ops or {}), bool(channels_last)
+        self.rules = dict(rules or {})
         self.dtype = dtype or x.dtype
         self._weights: dict[nn.Module, torch.Tensor] = {}
         self.x = x.detach()
@@ -158,7 +156,7 @@ class MaskedMapping:
         if not data:
             return sub(*args, **kwargs)
         h = args[0] if len(data) == 1 and node.args and node.args[0] is data[0] and not kwargs else None
-        kind = rule_for(sub)
+        kind = self.rules.get(type(sub)) or rule_for(sub)
         if kind is not None and (isinstance(h, torch.Tensor) or not kind.needs_tensor):
             found = kind.record(self, node, sub, h, args)
             if found is not None:
@@ -172,8 +170,8 @@ class MaskedMapping:
         return out
 
     def is_affine(self, node: fx.Node) -> bool:
-        """Whether ``node``'s ONNX op is affine in its data inputs (False when unknown)."""
-        return self.ops.get(node.target) in AFFINE_OPS
+        """Whether ``node``'s ONNX op is affine in its data inputs (its trait; False when unknown)."""
+        return op_traits(self.ops.get(node.target) or "").affine
 
     def fork(self) -> "MaskedMapping":
         """A mapping sharing this one's recorded forward pass, with its own per-call state.

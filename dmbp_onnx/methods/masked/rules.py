@@ -69,20 +69,28 @@ class ConvRule(NativeRule):
 
     def backward(self, mapping: MaskedMapping, g: torch.Tensor, owned: bool) -> torch.Tensor:
         """The input gradient of the convolution for output gradient ``g``."""
+        return self._transposed(mapping, g, mapping.weight(self.sub))
+
+    def forward(self, mapping: MaskedMapping, t: torch.Tensor, owned: bool) -> torch.Tensor:
+        """The convolution of ``t`` without bias."""
+        return self._convolved(t.contiguous(memory_format=mapping.layout(t)), mapping.weight(self.sub))
+
+    def _transposed(self, mapping: MaskedMapping, g: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """The input gradient of the convolution with ``weight`` for output gradient ``g``."""
         sub, dims = self.sub, len(self.shape) - 2
         layout = mapping.layout(g)
         g = g.contiguous(memory_format=layout)
         # only its shape and layout are read (an expanded one would be copied)
         shaped = torch.empty(self.shape, dtype=g.dtype, device=g.device, memory_format=layout)
         return torch.ops.aten.convolution_backward(
-            g, shaped, mapping.weight(sub), None, sub.stride, sub.padding, sub.dilation, False, [0] * dims, sub.groups,
+            g, shaped, weight, None, sub.stride, sub.padding, sub.dilation, False, [0] * dims, sub.groups,
             [True, False, False],
         )[0]  # fmt: skip
 
-    def forward(self, mapping: MaskedMapping, t: torch.Tensor, owned: bool) -> torch.Tensor:
-        """The convolution of ``t`` without bias."""
-        sub, t = self.sub, t.contiguous(memory_format=mapping.layout(t))
-        return _CONV_FN[type(sub)](t, mapping.weight(sub), None, sub.stride, sub.padding, sub.dilation, sub.groups)
+    def _convolved(self, t: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """The bias-free convolution of ``t`` with ``weight``."""
+        sub = self.sub
+        return _CONV_FN[type(sub)](t, weight, None, sub.stride, sub.padding, sub.dilation, sub.groups)
 
 
 class LinearRule(NativeRule):
