@@ -37,14 +37,18 @@ def _preprocess_config(twin, request: ExplainRequest):
     """The preprocessing configuration, and what the output holds (logits, probabilities or map).
 
     The layout is the twin's (the one decision, :mod:`dmbp_onnx.graph.layout`, which
-    ``--layout`` already overrode when the twin was loaded).
+    ``--layout`` already overrode when the twin was loaded). With ``--input-npy`` the
+    declared shape is not read (the array is the model's input as is: any channel count).
     """
     from dmbp_onnx.preprocess import LAYOUTS, PreprocessConfig
 
     layout = twin.layout if twin.layout in LAYOUTS else request.layout
     overrides = {"layout": layout, "size": request.size, "scale": request.scale,
                  "mean": request.mean, "std": request.std}
-    config = PreprocessConfig.from_model(twin.model, declared_input_shape=twin.inputs[0].shape, **overrides)
+    shape = twin.inputs[0].shape
+    if request.input_npy is not None:  # already preprocessed: only metadata (class names, output kind) applies
+        shape = [None] * len(shape)
+    config = PreprocessConfig.from_model(twin.model, declared_input_shape=shape, **overrides)
     return config, config.output
 
 
