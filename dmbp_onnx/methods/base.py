@@ -254,6 +254,8 @@ class Method:
         x = x.detach().to("cpu", torch.float32)
         if not torch.isfinite(x).all():
             raise InputError(f"input '{spec.name}' of shape {tuple(x.shape)} contains NaN or Inf")
+        if any(not (isinstance(d, int) and d > 0) for d in declared[1:]):
+            self.twin.check_runs(x)  # a dynamic size the graph cannot take is a typed error, not torch's
         return x.contiguous()
 
     def gradient(

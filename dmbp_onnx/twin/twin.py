@@ -10,7 +10,7 @@ import onnx
 import torch
 from torch import fx
 
-from dmbp_onnx.errors import DmbpOnnxError, UnsupportedOpError
+from dmbp_onnx.errors import DmbpOnnxError, InputError, UnsupportedOpError
 from dmbp_onnx.graph.load import load_model
 from dmbp_onnx.graph.outputs import select_output
 from dmbp_onnx.graph.passes import CleanGraph, clean
@@ -107,6 +107,28 @@ class Twin:
         """Run the twin; returns the first output (logits when a softmax was split off)."""
         out = self.module(*inputs)
         return out[0] if isinstance(out, tuple) else out
+
+    def check_runs(self, x: torch.Tensor) -> None:
+        """Run the first image of ``x`` (as the declared batch) once; a size the graph cannot take is an error.
+
+        Only needed when the input declares dynamic dimensions past the batch (a fully
+        convolutional model given an image smaller than its kernels).
+
+        Raises
+        ------
+        InputError
+            Naming the input, its declared and the given shape, and the first line of the failure.
+        """
+        spec = self.inputs[0]
+        batch = spec.shape[0] if spec.shape and isinstance(spec.shape[0], int) and spec.shape[0] > 0 else 1
+        probe = x[:1].expand(batch, *x.shape[1:]).to(self.device)
+        try:
+            with torch.no_grad():
+                self.module(probe)
+        except RuntimeError as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise InputError(f"input '{spec.name}' has shape {tuple(x.shape)}; the model declares "
+                             f"{list(spec.shape)} but cannot run this size: {reason}") from None
 
     def forward_all(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Run the twin and return every output, as the cleaned graph declares them."""
