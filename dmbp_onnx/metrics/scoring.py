@@ -52,3 +52,37 @@ def target_scorer(twin, targets: Sequence[int] | np.ndarray | torch.Tensor) -> S
         return logits[torch.arange(len(rows), device=device), chosen]
 
     return score_fn
+
+
+def selector_scorer(twin, selectors: torch.Tensor) -> ScoreFn:
+    """A score function returning ``sum(twin(x)[row] * selectors[index[row]])``.
+
+    The explained score of any target kind (class, :class:`~dmbp_onnx.methods.target.BoxTarget`,
+    :class:`~dmbp_onnx.methods.target.RegionTarget`): the same contraction of the output
+    that the methods' backward pass starts from.
+
+    Parameters
+    ----------
+    twin : dmbp_onnx.Twin
+        The model. Inputs are moved to its device.
+    selectors : torch.Tensor
+        ``(N, ...)`` one selector per image, shaped like the twin's first output (from
+        :func:`~dmbp_onnx.methods.target.resolve_targets`).
+
+    Returns
+    -------
+    callable
+        ``score_fn(x, index) -> (B,)``, evaluated under ``torch.no_grad``.
+    """
+
+    def score_fn(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        device = twin.device
+        with torch.no_grad():
+            out = twin(x.to(device))
+        if tuple(out.shape[1:]) != tuple(selectors.shape[1:]):
+            raise InputError(f"the twin's output has shape {tuple(out.shape)}; the targets need {tuple(selectors.shape)}")
+        rows = index.to(device=device, dtype=torch.long)
+        chosen = selectors.to(device=device, dtype=out.dtype)[rows]
+        return (out * chosen).reshape(out.shape[0], -1).sum(1)
+
+    return score_fn
