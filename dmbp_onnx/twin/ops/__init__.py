@@ -1,16 +1,11 @@
-"""Op converters, one module per op family; importing this package registers them all."""
+"""Op converters, one module per op family; importing this package registers them all.
 
-from dmbp_onnx.twin.ops import (  # noqa: F401
-    activation,
-    cast,
-    conv,
-    elementwise,
-    gather,
-    linear,
-    norm,
-    pad,
-    pool,
-    reduce,
-    resize,
-    shape,
-)
+Every module of the package is imported here, so adding an op (family) is adding its
+file: its ``@converter`` registrations run on import.
+"""
+
+import importlib
+import pkgutil
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
