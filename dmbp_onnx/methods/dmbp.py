@@ -20,11 +20,13 @@ from numbers import Integral, Real
 from typing import Sequence
 
 import torch
+from torch import nn
 from tqdm import tqdm
 
 from dmbp_onnx.errors import IneligibleModelError, InputError, UnsupportedModelError
 from dmbp_onnx.methods.base import Attribution, Method, side_by_side, static_batch
 from dmbp_onnx.methods.masked import MaskedMapping, StackedMapping
+from dmbp_onnx.methods.masked.lrp import LRP_GAMMA
 from dmbp_onnx.methods.optimiser import Adam
 from dmbp_onnx.methods.objectives import (
     OBJECTIVES,
@@ -56,6 +58,8 @@ def auto_lr(depth: int) -> float:
 
 #: ``precision`` option -> dtype of the two linear passes (masks, loss and the forward pass stay fp32).
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+#: ``rule`` option -> the masked mapping's composite (None: the plain gradient's rules).
+RULES = {"gradient": None, "lrp-gamma": LRP_GAMMA}
 #: Early stop (``tol`` > 0): steps without a relative loss improvement above ``tol`` before an image settles.
 PATIENCE = 3
 
@@ -110,6 +114,13 @@ class DMBP(Method):
         the cost per iteration. With a per-set objective ("perset", "r1": the loss is a sum of per-set
         terms) the positive masks follow the same steps as when both sets are learned; the returned
         iterate is the best by the positive set's terms alone. The negative map is empty (zeros).
+    rule : {"gradient", "lrp-gamma"}
+        The backward mapping the masks act on. "gradient" (default): the input gradient, DMBP's own
+        (with masks at 1 the plain gradient). "lrp-gamma": LRP's Gamma rule (gamma 0.25) on every
+        convolution whose input is non-negative, on the LRP-canonical copy of the twin
+        (:mod:`dmbp_onnx.methods.masked.lrp`); with masks at 1 and ``path_steps`` 1 the maps are
+        zennit's LRP (Epsilon on the first layer and dense layers, Gamma on the other convolutions).
+        The invariant ``sum(W_m * x) = L_m(x)`` then no longer holds (LRP's rules are not a gradient).
     tol : float
         Early stop: a chunk stops once no image's loss improved on its best by more than ``tol``
         (relative) for ``PATIENCE`` steps; 0 (default) runs every iteration.
@@ -158,6 +169,7 @@ class DMBP(Method):
         path_steps: int = 2,
         map_path_steps: int | None = None,
         negative: bool = True,
+        rule: str = "gradient",
         tol: float = 0.0,
         precision: str = "fp32",
         device: str = "auto",
@@ -175,6 +187,7 @@ class DMBP(Method):
         map_path_steps = path_steps if map_path_steps is None else map_path_steps
         _check(isinstance(map_path_steps, Integral) and map_path_steps >= 1, "map_path_steps", map_path_steps)
         _check(precision in PRECISIONS, "precision", precision)
+        _check(rule in RULES, "rule", rule)
         lam_neg = lam if lam_neg is None else lam_neg
         if not negative and objective not in SEPARABLE:
             raise InputError(
@@ -199,13 +212,15 @@ class DMBP(Method):
         self.path_steps, self.tol, self.precision = int(path_steps), float(tol), precision
         self.map_path_steps, self.negative = int(map_path_steps), bool(negative)
         self.sets = 2 if self.negative else 1
+        self.rule, self._rules = rule, RULES[rule]
+        self._masked_module: nn.Module | None = None
         self.batch_size, self.memory_budget_mb = batch_size, float(memory_budget_mb)
         self.seed, self.progress = int(seed), bool(progress)
         self.parametrisation = ThreeWayMasks() if objective == "threeway" else BoxMasks()
         self.options.update(
             iterations=self.iterations, lr=self.lr, objective=objective, alpha=self.alpha, lam=self.lam,
             lam_neg=self.lam_neg, beta=self.beta, path_steps=self.path_steps, map_path_steps=self.map_path_steps,
-            negative=self.negative, tol=self.tol, precision=precision,
+            negative=self.negative, rule=rule, tol=self.tol, precision=precision,
             batch_size=batch_size, memory_budget_mb=self.memory_budget_mb, seed=self.seed,
         )  # fmt: skip
         nodes = {node.name: node.op for node in graph.nodes}
@@ -321,7 +336,7 @@ class DMBP(Method):
         forward pass, no second one).
         """
         points = [xd if a == 1.0 else a * xd for a in self.alphas()]
-        parts = [MaskedMapping(self.module, p, lambda out: sel, self._ops, dtype=self._dtype()) for p in points]
+        parts = [MaskedMapping(self.masked_module(xd), p, lambda out: sel, self._ops, dtype=self._dtype(), rules=self._rules) for p in points]
         return StackedMapping(parts + [p.fork() for p in parts] * (self.sets - 1))
 
     @torch.no_grad()
@@ -334,7 +349,10 @@ class DMBP(Method):
         flat = _expand(masks, 1)
         w, wm = None, None
         for a in self.alphas(self.map_path_steps):
-            point = MaskedMapping(self.module, xd if a == 1.0 else a * xd, lambda out: sel, self._ops, dtype=self._dtype())
+            point = MaskedMapping(
+                self.masked_module(xd), xd if a == 1.0 else a * xd, lambda out: sel, self._ops, dtype=self._dtype(),
+                rules=self._rules,
+            )
             plain, masked = point(None), StackedMapping([point] + [point.fork()] * (self.sets - 1))(flat)
             w, wm = (plain, masked) if w is None else (w + plain, wm + masked)
         return w / self.map_path_steps, wm / self.map_path_steps
@@ -350,6 +368,17 @@ class DMBP(Method):
         return loss_per_image(
             self.objective, a[:n], a_neg, masks, stats, self.alpha, self.lam, self.beta, self.lam_neg
         )
+
+    def masked_module(self, example: torch.Tensor) -> nn.Module:
+        """The module the masked mappings walk: the twin's, or for an LRP rule its LRP-canonical copy
+        (:func:`~dmbp_onnx.twin.canonical.canonicalize`, built once from the batch ``example``)."""
+        if self._rules is None:
+            return self.module
+        if self._masked_module is None:
+            from dmbp_onnx.twin.canonical import canonicalize
+
+            self._masked_module = canonicalize(self.twin, example.to(self.twin.device)).module.to(self.device)
+        return self._masked_module
 
     def _dtype(self) -> torch.dtype | None:
         """Precision of the mapping's linear passes."""

@@ -109,6 +109,19 @@ class GammaConvRule(ConvRule):
             total = part if total is None else total.add_(part)
         return total
 
+    def tangent(
+        self,
+        mapping: MaskedMapping,
+        node: fx.Node,
+        tangents: dict[fx.Node, Any],
+        fresh: set[fx.Node],
+        masks: dict[str, torch.Tensor],
+        at_site,
+    ) -> tuple[Any, bool]:
+        """:meth:`forward` always: the node's own linearisation would be the plain convolution's."""
+        t = tangents[node.args[0]]
+        return self.forward(mapping, t if t.dtype == mapping.dtype else t.to(mapping.dtype), False), True
+
     def forward(self, mapping: MaskedMapping, t: torch.Tensor, owned: bool) -> torch.Tensor:
         """Each branch's bias-free convolution of ``t`` with its weight, times its ratio; summed."""
         t = t.contiguous(memory_format=mapping.layout(t))
