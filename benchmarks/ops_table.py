@@ -42,7 +42,7 @@ SPELLINGS = (
     Spelling("GroupNormalization", 21, "the operator (revision 21: per-channel scale and bias)"),
     Spelling("Pad", 18, "`axes` input", "tests/twin/ops/test_ops_pad.py::test_pad_axes"),
     Spelling("Reshape", 14, "`allowzero=1`", "tests/twin/ops/test_ops_shape.py::test_reshape_allowzero_keeps_a_zero"),
-    Spelling("Split", 18, "`num_outputs` attribute"),
+    Spelling("Split", 18, "`num_outputs` attribute", "tests/twin/ops/test_ops_split.py::test_split_num_outputs"),
     Spelling("ReduceMean", 18, "`axes` as an input", "tests/twin/ops/test_ops_reduce.py::test_reduce"),
     Spelling("CastLike", 19, "`saturate` attribute (dynamo without its optimiser)",
              "tests/twin/ops/test_ops_cast.py::test_cast_like_runtime_target"),
