@@ -14,6 +14,21 @@ DEVICES = ("auto", "cpu", "cuda")
 """Device names the command line accepts (``cuda:N`` is accepted too)."""
 
 
+def device_name(device: str) -> str:
+    """``device`` when it is a device name the package accepts: one of :data:`DEVICES` or ``cuda:N``.
+
+    Torch-free (onnxruntime sessions use it too).
+
+    Raises
+    ------
+    InputError
+        For any other name.
+    """
+    if device in DEVICES or re.fullmatch(r"cuda:\d+", device):
+        return device
+    raise InputError(f"unknown device '{device}'; expected one of {', '.join(DEVICES)} or cuda:N")
+
+
 def resolve_device(device: str | torch.device) -> torch.device:
     """``"auto"`` is CUDA when torch sees a GPU, else CPU.
 
@@ -27,9 +42,7 @@ def resolve_device(device: str | torch.device) -> torch.device:
     if isinstance(device, str):
         if device == "auto":
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        if device not in DEVICES and not re.fullmatch(r"cuda:\d+", device):
-            raise InputError(f"unknown device '{device}'; expected one of {', '.join(DEVICES)}")
-        device = torch.device(device)
+        device = torch.device(device_name(device))
     if not isinstance(device, torch.device):
         raise InputError(f"unknown device {device!r}; expected one of {', '.join(DEVICES)}")
     if device.type == "cuda" and not torch.cuda.is_available():

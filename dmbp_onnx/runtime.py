@@ -14,7 +14,7 @@ from pathlib import Path
 
 import onnx
 
-from dmbp_onnx.device import DEVICES
+from dmbp_onnx.device import DEVICES, device_name  # noqa: F401  (DEVICES: re-exported for the CLI)
 from dmbp_onnx.errors import InputError, UnsupportedModelError
 
 _CPU = "CPUExecutionProvider"
@@ -35,8 +35,9 @@ def _provider_attempts(device: str) -> list[list]:
 
     attempts: list[list] = []
     if device != "cpu" and _CUDA in ort.get_available_providers():
-        attempts.append([(_CUDA, {"use_tf32": "0"}), _CPU])
-        attempts.append([_CUDA, _CPU])
+        chosen = {"device_id": device.split(":")[1]} if ":" in device else {}  # cuda:N
+        attempts.append([(_CUDA, {"use_tf32": "0", **chosen}), _CPU])
+        attempts.append([(_CUDA, chosen) if chosen else _CUDA, _CPU])
     attempts.append([_CPU])
     return attempts
 
@@ -48,8 +49,8 @@ def make_session(model_or_bytes: onnx.ModelProto | bytes | str | Path, device: s
     ----------
     model_or_bytes : onnx.ModelProto, bytes, str or Path
         The model, its serialized bytes, or the path of a ``.onnx`` file.
-    device : {"auto", "cpu", "cuda"}
-        "cpu" uses only the CPU provider; "auto" and "cuda" put the CUDA provider
+    device : {"auto", "cpu", "cuda", "cuda:N"}
+        "cpu" uses only the CPU provider; "auto" and "cuda" (GPU N for "cuda:N") put the CUDA provider
         first when this onnxruntime build has one, and keep it only if the session
         actually runs on it (read ``session.get_providers()``); otherwise the
         session runs on CPU.
@@ -67,8 +68,7 @@ def make_session(model_or_bytes: onnx.ModelProto | bytes | str | Path, device: s
     """
     import onnxruntime as ort
 
-    if device not in DEVICES:
-        raise InputError(f"unknown device '{device}'; expected one of {', '.join(DEVICES)}")
+    device_name(device)
     ort.set_default_logger_severity(3)
     if isinstance(model_or_bytes, onnx.ModelProto):
         source: bytes | str = model_or_bytes.SerializeToString()
