@@ -19,7 +19,7 @@ SUBCOMMANDS = ("explain", "validate", "inspect", "audit")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The top-level parser with every available subcommand."""
+    """The top-level parser with every subcommand (a missing subcommand module is an error)."""
     parser = argparse.ArgumentParser(
         prog="dmbp-onnx",
         description="Explain any ReLU CNN from its ONNX file (Disentangled Masked Backpropagation).",
@@ -27,13 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:
-        try:
-            module = importlib.import_module(f"dmbp_onnx.cli.{name}_cmd")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"dmbp_onnx.cli.{name}_cmd":
-                raise
-            continue
-        module.add_parser(sub)
+        importlib.import_module(f"dmbp_onnx.cli.{name}_cmd").add_parser(sub)
     return parser
 
 
