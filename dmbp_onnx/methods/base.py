@@ -106,7 +106,7 @@ class Attribution:
             pooled values and clipped to [-1, 1] (see :func:`~dmbp_onnx.methods.display.clip_display`),
             with P the channel mean of A+ and Q minus the channel mean of A-.
             "authors": the DMBP authors' recipe (percentile clip, min shift), which tints
-            the background when P has wrong-sign pixels (dmbp-method.md §3.7).
+            the background when P has wrong-sign pixels (docs/method.md §5).
         """
         if recipe not in RECIPES:
             raise InputError(f"unknown display recipe {recipe!r}; choose one of {list(RECIPES)}")

@@ -1,4 +1,4 @@
-"""Display maps in [-1, 1] from a positive and a negative pixel map (dmbp-method.md §1.4, §3.7)."""
+"""Display maps in [-1, 1] from a positive and a negative pixel map (docs/method.md §5)."""
 
 from __future__ import annotations
 
