@@ -287,14 +287,18 @@ class DMBP(Method):
         settled = _Settling(n, self.tol, xd.device)
         best = _Best(n)
         bar = tqdm(range(self.iterations), disable=not self.progress, desc="DMBP", leave=False)
+        scale = torch.ones(1, n, 1, device=self.device)
         for step in bar:
             masks = {name: m.detach().clone() for name, m in self.parametrisation.masks(theta).items()}
             loss, wm = self._step(mapping, theta, stats, xd)
-            best.update(step, loss, wm, masks, _alive(wm, xd, stats))
+            alive = _alive(wm, xd, stats)
+            best.update(step, loss, wm, masks, alive)
             history.append(loss)
             if settled.update(loss):
                 break
-            optimiser.step()
+            if self.parametrisation.identity and not bool(alive.all()):
+                scale = _back_off(theta, best, alive, scale)
+            optimiser.step(scale)
             self.parametrisation.project(theta)
         else:  # the last step's masks have not been evaluated yet
             with torch.no_grad():
@@ -473,6 +477,16 @@ class _Settling:
     def used(self) -> torch.Tensor:
         """``(n,)`` iterations each image needed: the last step that improved its loss."""
         return self.last_improved.clone()
+
+
+@torch.no_grad()
+def _back_off(theta: dict[str, torch.Tensor], best: _Best, alive: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """Images whose maps just collapsed go back to their best masks and take half-size steps from
+    there (box masks: ``theta`` are the masks); the new step scale ``(1, n, 1)``."""
+    dead = ~alive
+    for name, t in theta.items():
+        t[:, dead] = best.masks[name][:, dead]
+    return torch.where(dead[None, :, None], scale / 2, scale)
 
 
 def _alive(w: torch.Tensor, x: torch.Tensor, stats: PlainStats) -> torch.Tensor:

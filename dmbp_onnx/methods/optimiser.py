@@ -37,8 +37,12 @@ class Adam:
         self.steps = 0
 
     @torch.no_grad()
-    def step(self) -> None:
-        """One update of every parameter from its ``.grad`` (parameters without one are left alone)."""
+    def step(self, scale: torch.Tensor | None = None) -> None:
+        """One update of every parameter from its ``.grad`` (parameters without one are left alone).
+
+        ``scale``, broadcastable to every parameter, multiplies the step entry by entry (DMBP halves
+        it for the images whose last step collapsed their maps); None: torch.optim.Adam's step.
+        """
         self.steps += 1
         beta1, beta2 = self.betas
         step_size = self.lr / (1 - beta1**self.steps)
@@ -48,4 +52,8 @@ class Adam:
                 continue
             mean.lerp_(p.grad, 1 - beta1)
             square.mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
-            p.addcdiv_(mean, (square.sqrt() / correction2).add_(self.eps), value=-step_size)
+            denominator = (square.sqrt() / correction2).add_(self.eps)
+            if scale is None:
+                p.addcdiv_(mean, denominator, value=-step_size)
+            else:
+                p.sub_(mean / denominator * scale * step_size)

@@ -10,8 +10,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+import dmbp_onnx
 from dmbp_onnx.errors import InputError
-from dmbp_onnx.methods import DMBP
+from dmbp_onnx.methods import DMBP, BoxTarget
 from dmbp_onnx.methods.masked import MaskedMapping
 from dmbp_onnx.methods.target import resolve_targets
 
@@ -361,3 +362,21 @@ def test_positive_only_mode_learns_the_same_positive_masks(net, images):
     assert not alone.negative.any()
     with pytest.raises(InputError, match="couples the sets"):
         DMBP(twin, objective="r2", negative=False)
+
+
+def test_fast_path_equals_reference_on_a_map_output_masked_at_the_output():
+    """A dense output whose last convolution is itself a mask site: the selector reaches that site
+    unchanged, and must stay so over the iterations (it was multiplied in place once)."""
+    from small_models import export
+
+    torch.manual_seed(4)
+    model = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.Conv2d(6, 2, 3, padding=1)).eval()
+    twin = dmbp_onnx.load(export(model, (3, 10, 10)))
+    x = torch.randn(2, 3, 10, 10, generator=torch.Generator().manual_seed(1))
+    target = BoxTarget(0, (2, 2, 8, 8))
+    method = DMBP(twin, iterations=5, lr=0.25, device="cpu")
+    fast = method.attribute(x, target=target)
+    ref = reference_dmbp(twin, x, target=target, **reference_options(method))
+    torch.testing.assert_close(fast.extras["loss_history"], ref["loss_history"], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(fast.extras["w_pos"], ref["w_pos"], rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(fast.extras["w_neg"], ref["w_neg"], rtol=1e-5, atol=1e-7)

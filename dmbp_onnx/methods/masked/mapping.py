@@ -239,7 +239,10 @@ class MaskedMapping:
         grads: dict[str, torch.Tensor] = {}
 
         def at_site(name: str, arriving: torch.Tensor) -> None:
-            signal = self.signals.pop(name)
+            signal = self.signals.pop(name, None)
+            if signal is None:  # a site off the explained output's path (another head): W_m ignores it
+                grads[name] = torch.zeros(arriving.shape[0], self.channels[name], device=arriving.device)
+                return
             product = signal.mul_(arriving) if name in self.owned_signals else signal * arriving
             grads[name] = _reduce(product, self.sites[name])
 

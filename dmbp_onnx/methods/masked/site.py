@@ -48,7 +48,8 @@ class SiteRule(Rule):
         mask = masks.get(self.name)
         if mask is None:
             return [(src, g, False)]
-        mapping.owned_signals.add(self.name)  # the masked signal passed on is a new tensor
+        if owned:  # the signal may be consumed in place by mask_gradients (never the selector itself)
+            mapping.owned_signals.add(self.name)
         return [(src, g * mask.to(g.dtype).reshape(self.site.broadcast_shape(g.dim(), g.shape[0])), True)]
 
     def tangent(
