@@ -36,6 +36,10 @@ COLORBAR_INCHES, GAP_INCHES, LABEL_INCHES, PAD_INCHES = 1.35, 0.1, 0.3, 0.05
 LAYOUT_INCHES = 0.12
 #: Font sizes of the title and of the labels, points.
 TITLE_POINTS, LABEL_POINTS = 12, 9
+#: Mean glyph width of the title font as a share of its size (DejaVu Sans, measured), for wrapping.
+TITLE_GLYPH = 0.55
+#: Panels per row; a sheet of more methods wraps into further rows (it stays readable at page width).
+MAX_COLUMNS = 5
 _NORM = Normalize(vmin=-1.0, vmax=1.0)
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
@@ -170,25 +174,28 @@ def comparison_png(
 
 
 def _figure(size: tuple[int, int], panels: int, title: str, labelled: bool = True) -> tuple[Figure, list[Axes]]:
-    """A figure of ``panels`` image panels in a row and a colour bar, sized to the content.
+    """A figure of ``panels`` image panels, :data:`MAX_COLUMNS` to a row, and a colour bar, sized to the content.
 
     Each panel's longer side is :data:`PANEL_INCHES` (its aspect ratio is the image's, clamped to
     :data:`MAX_ASPECT`; a labelled one is at least :data:`LABELLED_PANEL_INCHES` wide); the figure
     adds only the colour bar, the panel labels and the title (wrapped to the figure's width), with
-    :data:`PAD_INCHES` around, so there are no empty margins.
+    :data:`PAD_INCHES` around, so there are no empty margins. Slots after the last panel of a
+    wrapped sheet stay blank.
     """
     h, w = size
     aspect = min(max(h / w, 1.0 / MAX_ASPECT), MAX_ASPECT)
     panel_w, panel_h = PANEL_INCHES * min(1.0, 1.0 / aspect), PANEL_INCHES * min(1.0, aspect)
     if labelled:  # a tall image's panel keeps room for its label
         panel_w = max(panel_w, LABELLED_PANEL_INCHES)
-    width = panels * panel_w + (panels - 1) * GAP_INCHES + COLORBAR_INCHES + 2 * PAD_INCHES
-    lines = textwrap.wrap(title, max(16, int(width * 72 / (TITLE_POINTS * 0.62)))) if title else []
-    height = panel_h + (LABEL_INCHES if labelled else 0.0) + len(lines) * TITLE_POINTS * 1.5 / 72 \
-        + 2 * PAD_INCHES + LAYOUT_INCHES
+    columns = min(panels, MAX_COLUMNS)
+    rows = -(-panels // columns)
+    width = columns * panel_w + (columns - 1) * GAP_INCHES + COLORBAR_INCHES + 2 * PAD_INCHES
+    lines = textwrap.wrap(title, max(16, int(width * 72 / (TITLE_POINTS * TITLE_GLYPH)))) if title else []
+    height = rows * (panel_h + (LABEL_INCHES if labelled else 0.0)) + (rows - 1) * GAP_INCHES \
+        + len(lines) * TITLE_POINTS * 1.5 / 72 + 2 * PAD_INCHES + LAYOUT_INCHES
     fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
     fig.get_layout_engine().set(w_pad=PAD_INCHES, h_pad=PAD_INCHES, wspace=0.02, hspace=0.0)
-    axes = [fig.add_subplot(1, panels, i + 1) for i in range(panels)]
+    axes = [fig.add_subplot(rows, columns, i + 1) for i in range(panels)]
     if lines:
         fig.suptitle("\n".join(lines), fontsize=TITLE_POINTS)
     return fig, axes

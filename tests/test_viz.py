@@ -12,6 +12,7 @@ from dmbp_onnx.viz import (
     DPI,
     GAP_INCHES,
     LAYOUT_INCHES,
+    MAX_COLUMNS,
     PAD_INCHES,
     PANEL_INCHES,
     TITLE_POINTS,
@@ -96,6 +97,16 @@ def test_comparison_png(tmp_path, image):
     assert _sized_to_content(rgb) and _red_left_of_blue(rgb[:, :1200])
     swapped = {"against": -np.ones((H, W)), "for": np.ones((H, W))}
     assert not _red_left_of_blue(_png(comparison_png(image, swapped, tmp_path / "s.png"))[:, :800])
+
+
+def test_comparison_of_many_methods_wraps_into_rows(tmp_path, image):
+    maps = {f"m{k}": np.full((H, W), 1.0 if k % 2 else -1.0) for k in range(8)}
+    rgb = _png(comparison_png(image, maps, tmp_path / "w.png", "nine panels"))
+    columns = MAX_COLUMNS
+    assert rgb.shape[1] == round(DPI * (columns * PANEL_INCHES + (columns - 1) * GAP_INCHES + COLORBAR_INCHES
+                                        + 2 * PAD_INCHES))
+    assert rgb.shape[0] > 2 * DPI * PANEL_INCHES * H / W
+    assert _sized_to_content(rgb)
 
 
 def test_bad_inputs(tmp_path, image):
