@@ -2,9 +2,8 @@
 
 W_m (docs/method.md) is the input gradient with every filter's backward signal
 scaled by a mask. The forward pass at x is run once and keeps only what the two
-linear passes of an iteration need: ReLU gates as 0/1 values (multiplying by
-them is much faster than masking with booleans), max-pool selections as indices, the
-input shapes of convolutions; the activations themselves are freed as soon as the
+linear passes of an iteration need: ReLU gates as 0/1 bytes, max-pool selections
+as int32 indices, the input shapes of convolutions; the activations themselves are freed as soon as the
 forward pass is done with them. Per iteration:
 
 * :meth:`MaskedMapping.__call__` — one transpose (backward) pass, walking the

@@ -2,9 +2,11 @@
 
 The convolution's transpose is PyTorch's own ``convolution_backward`` (input gradient
 only), so the plain gradient is bit-identical to autograd's. ReLU gates are kept as 0/1
-values in the passes' precision (multiplying by them is faster than masking with
-booleans), max-pool selections as indices (repeated selections of overlapping windows
-are summed).
+bytes (``uint8``: a quarter of an fp32 gate's memory and the same bits in the products; an
+in-place product with them is faster than with booleans or ``torch.where``, and costs about
+1 ms more than an fp32 gate per 3 M elements on one CPU thread, noise next to the convolutions),
+max-pool selections as ``int32`` indices (half of PyTorch's
+``int64``; repeated selections of overlapping windows are summed).
 """
 
 from __future__ import annotations
@@ -36,18 +38,18 @@ class ReluRule(NativeRule):
     def record(
         cls, mapping: MaskedMapping, node: fx.Node, sub: nn.Module, h: Optional[torch.Tensor], args: tuple
     ) -> tuple[Rule, Any]:
-        """Keep the gate as 0/1 values in the passes' precision."""
+        """Keep the gate as 0/1 bytes in the passes' layout."""
         out = sub(h)
-        gate = (out > 0).to(mapping.dtype)
-        return cls(gate.contiguous(memory_format=mapping.layout(gate))), out
+        gate = torch.empty_like(out, dtype=torch.uint8, memory_format=mapping.layout(out))
+        return cls(torch.gt(out, 0, out=gate)), out
 
     def backward(self, mapping: MaskedMapping, g: torch.Tensor, owned: bool) -> torch.Tensor:
         """``g`` times the gate."""
-        return g.mul_(self.gate) if owned else g * self.gate
+        return _gated(g, self.gate, owned)
 
     def forward(self, mapping: MaskedMapping, t: torch.Tensor, owned: bool) -> torch.Tensor:
         """``t`` times the gate."""
-        return t.mul_(self.gate) if owned else t * self.gate
+        return _gated(t, self.gate, owned)
 
 
 class ConvRule(NativeRule):
@@ -136,7 +138,7 @@ class MaxPoolRule(NativeRule):
         if sub.return_indices or h.dim() != 4 or len(args) != 1:
             return None
         out, idx = F.max_pool2d(h, sub.kernel_size, sub.stride, sub.padding, sub.dilation, sub.ceil_mode, True)
-        return cls(idx.contiguous(memory_format=mapping.layout(idx)), h.shape), out
+        return cls(idx.to(torch.int32, memory_format=mapping.layout(idx)), h.shape), out
 
     def backward(self, mapping: MaskedMapping, g: torch.Tensor, owned: bool) -> torch.Tensor:
         """Scatter-add ``g`` to the selected positions (overlapping windows may select one repeatedly)."""
@@ -199,6 +201,12 @@ class GetItemRule(Rule):
     ) -> list[Contribution]:
         """``(index, g)`` for the source's slot."""
         return [(self.source, (self.index, g), False)]
+
+
+def _gated(t: torch.Tensor, gate: torch.Tensor, owned: bool) -> torch.Tensor:
+    """``t`` times the 0/1 bytes ``gate``, in ``t``'s dtype (in place when ``owned``; else the gate is
+    widened and multiplied in place, 5x faster than ``t * gate`` on CPU, the same bits)."""
+    return t.mul_(gate) if owned else gate.to(t.dtype).mul_(t)
 
 
 def _spatial(t: torch.Tensor, channels_last: bool) -> tuple[torch.Tensor, int]:
