@@ -22,6 +22,7 @@ output feeds nothing but a ReLU (through mask sites) needs only the ``z > 0`` te
 
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING, Any, Optional
 
 import torch
@@ -37,10 +38,31 @@ if TYPE_CHECKING:
 #: zennit's defaults for the Gamma rule (EpsilonGammaBox's convolutions).
 GAMMA, STABILISER = 0.25, 1e-6
 
+#: Convolution -> {(sign, dtype): (its weight, the weight's version, the modified weight)}: the
+#: mappings of one module (the points of DMBP's path) share one copy; freed with the module.
+_MODIFIED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
 
 def stabilise(z: torch.Tensor) -> torch.Tensor:
     """zennit's stabiliser: ``z + STABILISER * sign(z)``, with +1 for the sign of 0."""
     return z + ((z == 0).to(z.dtype) + z.sign()) * STABILISER
+
+
+def modify(weight: torch.Tensor, sign: float) -> torch.Tensor:
+    """``W + GAMMA W+`` (sign 1) or ``W + GAMMA W-`` (sign -1), detached."""
+    with torch.no_grad():
+        return weight + GAMMA * (weight.clamp(min=0) if sign > 0 else weight.clamp(max=0))
+
+
+def modified_weight(sub: nn.Module, sign: float, dtype: torch.dtype) -> torch.Tensor:
+    """:func:`modify` of the convolution ``sub``'s weight in ``dtype``, computed once per weight
+    (again when the weight is replaced or changed in place)."""
+    cache = _MODIFIED.setdefault(sub, {})
+    weight = sub.weight
+    found = cache.get((sign, dtype))
+    if found is None or found[0] is not weight or found[1] != weight._version:
+        found = cache[(sign, dtype)] = (weight, weight._version, modify(weight, sign).to(dtype))
+    return found[2]
 
 
 def feeds_only_relu(module: fx.GraphModule, node: fx.Node) -> bool:
@@ -91,14 +113,15 @@ class GammaConvRule(ConvRule):
         signs = (1.0,) if feeds_only_relu(mapping.module, node) else (1.0, -1.0)
         branches = []
         for sign in signs:
-            weight = sub.weight + GAMMA * (sub.weight.clamp(min=0) if sign > 0 else sub.weight.clamp(max=0))
+            kept = modified_weight(sub, sign, mapping.dtype)
+            weight = kept if kept.dtype == sub.weight.dtype else modify(sub.weight, sign)
             bias = None
             if sub.bias is not None:
                 bias = sub.bias + GAMMA * (sub.bias.clamp(min=0) if sign > 0 else sub.bias.clamp(max=0))
             modified = conv(h, weight, bias, sub.stride, sub.padding, sub.dilation, sub.groups)
             ratio = torch.where(sign * z > 0, z / stabilise(modified), torch.zeros((), dtype=z.dtype))
             ratio = ratio.to(mapping.dtype).contiguous(memory_format=mapping.layout(ratio))
-            branches.append((weight.detach().to(mapping.dtype), ratio))
+            branches.append((kept, ratio))
         return cls(sub, h.shape, branches), z
 
     def backward(self, mapping: MaskedMapping, g: torch.Tensor, owned: bool) -> torch.Tensor:
