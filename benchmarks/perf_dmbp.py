@@ -9,8 +9,10 @@ Per model (each section is recorded as skipped, with the reason, when its model 
 * ``by_batch``: at batch 1, 4 and 16 (DMBP's default chunking): seconds per iteration, iteration
   over forward, and images/s at the default iterations (0-iteration time + iterations x one);
 * ``vs_reference``: the fast path against ``benchmarks/dmbp_reference.py`` (the naive
-  double-backward loop) at DMBP's default options: speed-up and peak memory (CPU: torch profiler
-  allocation events, which tracemalloc cannot see; CUDA: ``torch.cuda.max_memory_allocated``);
+  double-backward loop) at DMBP's default options, the rule being the one the loop implements (the
+  plain gradient): speed-up and peak memory (CPU: torch profiler allocation events, which
+  tracemalloc cannot see; CUDA: ``torch.cuda.max_memory_allocated``); the fast path's peak at
+  DMBP's default rule too, when that is another one;
 * ``by_precision`` (``--amp``): one iteration in fp32 and in each reduced-precision mode DMBP's
   signature offers (``precision``: bf16, and fp16 on CUDA; or ``amp``), over forward.
 
@@ -27,8 +29,9 @@ Repetitions are interleaved; figures are medians of per-repetition ratios (``*_a
 Torch threads are set per model (recorded); the shared 2-core machine makes single timings noisy,
 so the load average is recorded at the start and the end.
 
-Writes ``benchmarks/results/perf_dmbp.json`` and ``perf_dmbp.md``.
-Run: ``python benchmarks/perf_dmbp.py [--quick] [--amp] [--threads N]``.
+Writes ``perf_dmbp.json`` and ``perf_dmbp.md`` to ``benchmarks/results`` (or ``--out``; a run of some
+models only, ``--models``, is best written elsewhere).
+Run: ``python benchmarks/perf_dmbp.py [--quick] [--amp] [--threads N] [--models NAME ...] [--out DIR]``.
 """
 
 from __future__ import annotations
@@ -244,7 +247,8 @@ def vgg16_case(plan: Plan, device: torch.device, work: Path) -> Case | str:
     torch.manual_seed(0)
     twin = twin_of(vgg16(), 224)
     return Case(f"VGG16 layout (random weights), 3x224x224, {len(twin.mask_sites)} mask sites", twin.to(device),
-                random_images(3, 224, 224), heavy=True, methods=False, batches=(1,), precision_batch=1)  # fmt: skip
+                random_images(3, 224, 224), heavy=True, methods=False, batches=(1,), precision_batch=1,
+                reference_batch=1 if plan.heavy_reference else None)  # fmt: skip
 
 
 Builder = Callable[[Plan, torch.device, Path], "Case | str"]
@@ -398,26 +402,41 @@ def reference_options() -> dict[str, Any]:
     return {k: v for k, v in dmbp_defaults().items() if k in shared and k != "iterations"}
 
 
+def reference_rule() -> dict[str, Any]:
+    """DMBP's option for the rule the reference loop implements, the plain gradient (empty when DMBP
+    has no ``rule`` option, or the loop takes one)."""
+    if "rule" in inspect.signature(reference_dmbp).parameters or "rule" not in dmbp_defaults():
+        return {}
+    return {"rule": "gradient"}
+
+
 def versus_reference(case: Case, device: torch.device, repeats: int, n: int) -> dict:
     """Fast path vs the reference loop, ``n`` iterations at ``case.reference_batch``: speed-up and peak memory."""
     x = case.sample(case.reference_batch)
-    options = reference_options()
+    options, rule = reference_options(), reference_rule()
 
-    def fast() -> Any:
-        return DMBP(case.twin, iterations=n, device=str(device)).attribute(x, target=case.target)
+    def fast(**default: Any) -> Any:
+        method = DMBP(case.twin, iterations=n, device=str(device), **(default or rule))
+        return method.attribute(x, target=case.target)
 
     def reference() -> Any:
         return reference_dmbp(case.twin, x.to(device), target=case.target, iterations=n, **options)
 
     rows = [{"fast": clock(fast, device), "reference": clock(reference, device)} for _ in range(repeats)]
+    peak = {"fast": peak_bytes(fast, device) / 2**20, "reference": peak_bytes(reference, device) / 2**20}
+    if rule and rule["rule"] != dmbp_defaults()["rule"]:
+        default = {"rule": dmbp_defaults()["rule"]}
+        peak[f"fast_rule_{default['rule']}"] = peak_bytes(lambda: fast(**default), device) / 2**20
     return {
         "batch": case.reference_batch,
         "iterations": n,
         "reference_options": options,
+        "fast_options": rule,
         "speedup": statistics.median(r["reference"] / r["fast"] for r in rows),
         "speedup_all": [r["reference"] / r["fast"] for r in rows],
         "seconds": {k: statistics.median(r[k] for r in rows) for k in ("fast", "reference")},
-        "peak_mb": {"fast": peak_bytes(fast, device) / 2**20, "reference": peak_bytes(reference, device) / 2**20},
+        "peak_mb": peak,
+        "peak_ratio": peak["reference"] / peak["fast"],
         "peak_memory": "CUDA max_memory_allocated" if device.type == "cuda" else "torch profiler allocation events",
     }
 
@@ -572,16 +591,19 @@ def batch_table(sections: dict, default: int) -> list[str]:
 
 
 def reference_table(sections: dict) -> list[str]:
-    """Fast path vs reference loop: seconds, speed-up, peak memory."""
-    header = ["model", "device", "batch", "iterations", "fast (s)", "reference (s)", "speed-up", "peak MB fast",
-              "peak MB reference"]  # fmt: skip
+    """Fast path vs reference loop: seconds, speed-up, peak memory (and the fast path's at DMBP's default rule)."""
+    header = ["model", "device", "batch", "iterations", "fast options", "fast (s)", "reference (s)", "speed-up",
+              "peak MB fast", "peak MB reference", "peak ratio", "peak MB fast, default rule"]  # fmt: skip
     rows = []
     for name, s in sections.items():
         if "vs_reference" in s:
             v = s["vs_reference"]
-            rows.append([name, s["device"], str(v["batch"]), str(v["iterations"]), _f(v["seconds"]["fast"]),
-                         _f(v["seconds"]["reference"]), f"{_f(v['speedup'])}x", _f(v["peak_mb"]["fast"]),
-                         _f(v["peak_mb"]["reference"])])  # fmt: skip
+            other = [f"{_f(mb)} ({k.removeprefix('fast_rule_')})" for k, mb in v["peak_mb"].items()
+                     if k.startswith("fast_rule_")]  # fmt: skip
+            rows.append([name, s["device"], str(v["batch"]), str(v["iterations"]), str(v.get("fast_options") or "-"),
+                         _f(v["seconds"]["fast"]), _f(v["seconds"]["reference"]), f"{_f(v['speedup'])}x",
+                         _f(v["peak_mb"]["fast"]), _f(v["peak_mb"]["reference"]),
+                         f"{_f(v['peak_mb']['reference'] / v['peak_mb']['fast'])}x", ", ".join(other) or "same"])  # fmt: skip
     return _table(header, rows)
 
 
@@ -685,11 +707,21 @@ def write_markdown(result: dict, path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="one repetition, few iterations (~2-3 min on an idle 2-core CPU)")
+    parser.add_argument(
+        "--quick", action="store_true", help="one repetition, few iterations (~2-3 min on an idle 2-core CPU)"
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch threads for every model (default: per model)")
     parser.add_argument("--amp", action="store_true", help="also time DMBP's reduced-precision modes")
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        choices=list(CPU_CASES),
+        default=None,
+        help="CPU model sections to run (default: all); the others are recorded as skipped",
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS, help="folder of the JSON and Markdown results")
     args = parser.parse_args()
+    cases = {k: v for k, v in CPU_CASES.items() if args.models is None or k in args.models}
     plan = replace(QUICK if args.quick else FULL, amp=args.amp, threads=args.threads)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -702,16 +734,17 @@ def main() -> None:
             "load_average_at_start": os.getloadavg(),
             "dmbp_defaults": {k: v for k, v in dmbp_defaults().items() if isinstance(v, (int, float, str, type(None)))},
             "plan": asdict(plan),
-            "cpu": run_cases(CPU_CASES, plan, torch.device("cpu"), work),
+            "cpu": run_cases(cases, plan, torch.device("cpu"), work)
+            | {k: {"skipped": "not selected (--models)"} for k in CPU_CASES if k not in cases},
             "explain_cli": explain_cli(plan.repeats, work),
             "cuda": cuda_section(plan, work),
         }
     result["wall_seconds"] = time.perf_counter() - start
     result["load_average_at_end"] = os.getloadavg()
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "perf_dmbp.json").write_text(json.dumps(result, indent=2) + "\n")
-    write_markdown(result, RESULTS / "perf_dmbp.md")
-    print((RESULTS / "perf_dmbp.md").read_text())
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "perf_dmbp.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_markdown(result, args.out / "perf_dmbp.md")
+    print((args.out / "perf_dmbp.md").read_text())
 
 
 if __name__ == "__main__":

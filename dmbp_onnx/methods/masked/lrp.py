@@ -125,10 +125,11 @@ class GammaConvRule(ConvRule):
         return cls(sub, h.shape, branches), z
 
     def backward(self, mapping: MaskedMapping, g: torch.Tensor, owned: bool) -> torch.Tensor:
-        """Each branch's ratio times ``g``, transposed with its weight; summed."""
-        total = None
-        for weight, ratio in self.branches:
-            part = self._transposed(mapping, g * ratio, weight)
+        """Each branch's ratio times ``g`` (in place for the last when ``owned``), transposed with its weight;
+        summed."""
+        total, last = None, len(self.branches) - 1
+        for i, (weight, ratio) in enumerate(self.branches):
+            part = self._transposed(mapping, g.mul_(ratio) if owned and i == last else g * ratio, weight)
             total = part if total is None else total.add_(part)
         return total
 
