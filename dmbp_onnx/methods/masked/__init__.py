@@ -20,7 +20,8 @@ of node, chosen by the type of the module the converter built):
 * :mod:`~dmbp_onnx.methods.masked.site` — mask sites;
 * :mod:`~dmbp_onnx.methods.masked.rules` — hand-written rules for ReLU, convolutions,
   linear layers, 2-D max-pooling (overlapping windows included), Flatten/Reshape and
-  tuple items;
+  tuple items; a ReLU after a node whose passes already zero what its gate would (LRP's
+  one-branch Gamma convolution) keeps no gate and is the identity (:class:`PassRule`);
 * :mod:`~dmbp_onnx.methods.masked.autograd` — every other node keeps its own small
   autograd graph from the forward pass; its transpose is autograd's VJP there, its
   tangent ``f(t) - f(0)`` when its op is affine (the ``affine`` trait in
@@ -39,7 +40,15 @@ importing its module registers it (import it here).
 from dmbp_onnx.methods.masked.autograd import AutogradRule
 from dmbp_onnx.methods.masked.mapping import MaskedMapping
 from dmbp_onnx.methods.masked.rule import MODULE_RULES, NativeRule, Rule
-from dmbp_onnx.methods.masked.rules import ConvRule, GetItemRule, LinearRule, MaxPoolRule, ReluRule, ReshapeRule
+from dmbp_onnx.methods.masked.rules import (
+    ConvRule,
+    GetItemRule,
+    LinearRule,
+    MaxPoolRule,
+    PassRule,
+    ReluRule,
+    ReshapeRule,
+)
 from dmbp_onnx.methods.masked.site import SiteRule
 from dmbp_onnx.methods.masked.stacked import StackedMapping
 
@@ -52,6 +61,7 @@ __all__ = [
     "MaskedMapping",
     "MaxPoolRule",
     "NativeRule",
+    "PassRule",
     "ReluRule",
     "ReshapeRule",
     "Rule",

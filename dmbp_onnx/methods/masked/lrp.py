@@ -124,6 +124,10 @@ class GammaConvRule(ConvRule):
             branches.append((kept, ratio))
         return cls(sub, h.shape, branches), z
 
+    def zero_unless_positive(self) -> bool:
+        """True with the positive branch alone: its ratio is 0 wherever ``z <= 0``."""
+        return len(self.branches) == 1
+
     def backward(self, mapping: MaskedMapping, g: torch.Tensor, owned: bool) -> torch.Tensor:
         """Each branch's ratio times ``g`` (in place for the last when ``owned``), transposed with its weight;
         summed."""

@@ -13,6 +13,7 @@ from torch.fx.node import map_arg
 from dmbp_onnx.methods.masked.autograd import AutogradRule
 from dmbp_onnx.methods.masked.rule import Rule, rule_for
 from dmbp_onnx.methods.masked.rules import GetItemRule
+from dmbp_onnx.methods.masked.site import SiteRule
 from dmbp_onnx.op_traits import op_traits
 from dmbp_onnx.twin.masks import MaskSite
 
@@ -168,6 +169,13 @@ class MaskedMapping:
         """Record ``node`` with :class:`AutogradRule`; its detached output."""
         self._rule[node], out = AutogradRule.run(self, node, fn, data)
         return out
+
+    def feeding_rule(self, node: fx.Node) -> Rule | None:
+        """The rule of the node whose value reaches ``node``'s first argument through mask sites only."""
+        source = node.args[0] if node.args else None
+        while isinstance(source, fx.Node) and isinstance(self._rule.get(source), SiteRule):
+            source = source.args[0]
+        return self._rule.get(source) if isinstance(source, fx.Node) else None
 
     def is_affine(self, node: fx.Node) -> bool:
         """Whether ``node``'s ONNX op is affine in its data inputs (its trait; False when unknown)."""

@@ -81,6 +81,11 @@ class Rule:
         """
         raise NotImplementedError
 
+    def zero_unless_positive(self) -> bool:
+        """Whether the node's transpose zeroes its signal, and its tangent is zero, wherever the node's
+        value at x is not positive (a ReLU right after it, mask sites between, then changes nothing)."""
+        return False
+
     def tangent(
         self,
         mapping: MaskedMapping,

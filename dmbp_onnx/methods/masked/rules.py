@@ -38,8 +38,12 @@ class ReluRule(NativeRule):
     def record(
         cls, mapping: MaskedMapping, node: fx.Node, sub: nn.Module, h: Optional[torch.Tensor], args: tuple
     ) -> tuple[Rule, Any]:
-        """Keep the gate as 0/1 bytes in the passes' layout."""
+        """Keep the gate as 0/1 bytes in the passes' layout (none after a node whose passes already
+        zero what the gate would: :meth:`Rule.zero_unless_positive`)."""
         out = sub(h)
+        source = mapping.feeding_rule(node)
+        if source is not None and source.zero_unless_positive():
+            return PassRule(), out
         gate = torch.empty_like(out, dtype=torch.uint8, memory_format=mapping.layout(out))
         return cls(torch.gt(out, 0, out=gate)), out
 
@@ -50,6 +54,33 @@ class ReluRule(NativeRule):
     def forward(self, mapping: MaskedMapping, t: torch.Tensor, owned: bool) -> torch.Tensor:
         """``t`` times the gate."""
         return _gated(t, self.gate, owned)
+
+
+class PassRule(Rule):
+    """A ReLU after a node whose passes are zero wherever its input is not positive: the identity.
+
+    Both passes then give the gated result's bits (a product with the gate would only multiply zeros by 0);
+    the backward signal at a mask site in between is not gated, which changes its products with the
+    adjoint activation, zero there, only in the sign of a zero.
+    """
+
+    def transpose(
+        self, mapping: MaskedMapping, node: fx.Node, g: Any, owned: bool, masks: dict[str, torch.Tensor]
+    ) -> list[Contribution]:
+        """``g`` itself, owned as it came."""
+        return [(node.args[0], g, owned)]
+
+    def tangent(
+        self,
+        mapping: MaskedMapping,
+        node: fx.Node,
+        tangents: dict[fx.Node, Any],
+        fresh: set[fx.Node],
+        masks: dict[str, torch.Tensor],
+        at_site,
+    ) -> tuple[Any, bool]:
+        """The input's tangent itself, owned as it came."""
+        return tangents[node.args[0]], node.args[0] in fresh
 
 
 class ConvRule(NativeRule):
