@@ -42,7 +42,7 @@ def _local(models: list[Path], config: AuditConfig, jobs: int, done: _InOrder) -
 
     def audit(position: int) -> None:
         if not hasattr(local, "runner"):
-            local.runner = Runner(config)
+            local.runner = Runner(config, threads=max(1, (os.cpu_count() or 1) // jobs))
             with lock:
                 runners.append(local.runner)
         done.put(position, local.runner.audit(models[position]))

@@ -131,8 +131,10 @@ class _WorkerGone(Exception):
 class _Worker:
     """One ``python -m dmbp_onnx.audit.worker`` child and a thread reading its answers."""
 
-    def __init__(self) -> None:
+    def __init__(self, threads: int | None = None) -> None:
         env = dict(os.environ)
+        if threads is not None:  # torch's intra-op threads in the child (read at its start)
+            env["OMP_NUM_THREADS"] = str(threads)
         package_root = str(Path(dmbp_onnx.__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
         self._stderr = tempfile.TemporaryFile()
@@ -217,10 +219,14 @@ class _Worker:
 
 
 class Runner:
-    """Audits models one by one in a worker process, restarting it when it must be killed."""
+    """Audits models one by one in a worker process, restarting it when it must be killed.
 
-    def __init__(self, config: AuditConfig) -> None:
-        self.config = config
+    ``threads``: torch threads of the worker (default: torch's own choice, all cores); parallel
+    audits give each worker its share of the cores so that they do not oversubscribe them.
+    """
+
+    def __init__(self, config: AuditConfig, threads: int | None = None) -> None:
+        self.config, self.threads = config, threads
         self._worker: _Worker | None = None
         self._startup_s = 0.0  # worker start-up time spent for the current model (not part of its time)
 
@@ -238,7 +244,7 @@ class Runner:
     def _ready_worker(self) -> _Worker:
         if self._worker is None:
             begin = time.perf_counter()
-            worker = _Worker()
+            worker = _Worker(self.threads)
             try:
                 event = worker.event(STARTUP_TIMEOUT_S)
                 if event is None or event.get("event") != "ready":
