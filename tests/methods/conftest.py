@@ -41,3 +41,14 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def zennit():
+    """zennit, imported through the project's shim (the test skips where it is not installed)."""
+    from dmbp_onnx.methods import lrp as lrp_module
+
+    try:
+        return lrp_module.import_zennit()
+    except lrp_module.MissingDependencyError:
+        pytest.skip("zennit is not installed")

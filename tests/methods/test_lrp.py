@@ -23,14 +23,6 @@ COMPOSITES = ("epsilon_plus_flat", "epsilon_gamma_box")
 FOREIGN = Path(__file__).resolve().parents[1] / "fixtures" / "foreign"
 
 
-@pytest.fixture(scope="module")
-def zennit():
-    try:
-        return lrp_module.import_zennit()
-    except lrp_module.MissingDependencyError:
-        pytest.skip("zennit is not installed")
-
-
 @pytest.mark.parametrize("composite", COMPOSITES)
 def test_contract_with_class_targets(zennit, net, images, composite):
     twin = net[1]

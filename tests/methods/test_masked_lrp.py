@@ -9,7 +9,6 @@ from small_models import export
 from torch import nn
 
 import dmbp_onnx
-from dmbp_onnx.methods import lrp as lrp_module
 from dmbp_onnx.methods.masked import MaskedMapping
 from dmbp_onnx.methods.masked.lrp import GAMMA, LRP_GAMMA, GammaConvRule
 from dmbp_onnx.methods.target import resolve_targets
@@ -23,14 +22,6 @@ def head_net() -> nn.Sequential:
         nn.Conv2d(3, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU(),
         nn.Conv2d(6, 4, 3, padding=1), nn.Flatten(), nn.Linear(4 * 8 * 8, 3),
     ).eval()  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def zennit():
-    try:
-        return lrp_module.import_zennit()
-    except lrp_module.MissingDependencyError:
-        pytest.skip("zennit is not installed")
 
 
 def zennit_gamma(zennit, module: nn.Module, x: torch.Tensor, target: list[int]) -> torch.Tensor:
