@@ -131,8 +131,9 @@ def methods(quick: bool, dmbp_overrides: dict | None = None) -> dict[str, Callab
 
 def choose(available: dict[str, Callable], requested: str, default: list[str]) -> dict[str, Callable]:
     """The rows named in ``requested`` (separated by ";", or by "," when there is no ";" — grid
-    settings' names contain commas; empty: ``default``), in that order."""
-    names = requested.split(";" if ";" in requested else ",") if requested else default
+    settings' names contain commas, so one such name alone ends with ";"; empty: ``default``), in that order."""
+    pieces = requested.split(";" if ";" in requested else ",") if requested else default
+    names = [n for n in pieces if n]  # "name, with comma;" names one row
     unknown = [n for n in names if n not in available]
     if unknown:
         raise SystemExit(f"unknown methods or settings {unknown}; choose from {list(available)}")
