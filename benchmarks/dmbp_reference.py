@@ -4,7 +4,7 @@ Every iteration re-runs the forward pass (at every point of the path when ``path
 ``h.detach() + (m*h - (m*h).detach())`` at every mask site (identity forward,
 backward scaled by m; dmbp-method.md §2), takes ``autograd.grad(create_graph=True)``
 for W_m (averaged over the path) and double-backpropagates the loss to the masks. Loss, parametrisation
-and optimiser are the fast path's own (:mod:`dmbp_onnx.methods.objectives`, Adam).
+and optimiser are the fast path's own (:mod:`dmbp_onnx.methods.dmbp.objectives`, Adam).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from __future__ import annotations
 import torch
 
 from dmbp_onnx.methods.dmbp import auto_lr
-from dmbp_onnx.methods.optimiser import Adam
-from dmbp_onnx.methods.objectives import BoxMasks, PlainStats, ThreeWayMasks, loss_per_image
+from dmbp_onnx.methods.dmbp.optimiser import Adam
+from dmbp_onnx.methods.dmbp.objectives import BoxMasks, PlainStats, ThreeWayMasks, loss_per_image
 from dmbp_onnx.methods.target import resolve_targets
 from dmbp_onnx.twin.masks import hooked, iter_sites
 

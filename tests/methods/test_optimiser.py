@@ -2,7 +2,7 @@
 
 import torch
 
-from dmbp_onnx.methods.optimiser import Adam
+from dmbp_onnx.methods.dmbp.optimiser import Adam
 
 
 def test_same_iterates_as_torch_adam():

@@ -27,8 +27,9 @@ from dmbp_onnx.errors import IneligibleModelError, InputError, UnsupportedModelE
 from dmbp_onnx.methods.base import Attribution, Method, side_by_side, static_batch
 from dmbp_onnx.methods.masked import MaskedMapping, StackedMapping
 from dmbp_onnx.methods.masked.lrp import LRP_GAMMA
-from dmbp_onnx.methods.optimiser import Adam
-from dmbp_onnx.methods.objectives import (
+from dmbp_onnx.methods.dmbp.iterates import Best, Settling, alive_maps, back_off
+from dmbp_onnx.methods.dmbp.optimiser import Adam
+from dmbp_onnx.methods.dmbp.objectives import (
     OBJECTIVES,
     SEPARABLE,
     BoxMasks,
@@ -60,8 +61,6 @@ def auto_lr(depth: int) -> float:
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 #: ``rule`` option -> the masked mapping's composite (None: the plain gradient's rules).
 RULES = {"gradient": None, "lrp-gamma": LRP_GAMMA}
-#: Early stop (``tol`` > 0): steps without a relative loss improvement above ``tol`` before an image settles.
-PATIENCE = 3
 
 
 class DMBP(Method):
@@ -123,7 +122,7 @@ class DMBP(Method):
         The invariant ``sum(W_m * x) = L_m(x)`` then no longer holds (LRP's rules are not a gradient).
     tol : float
         Early stop: a chunk stops once no image's loss improved on its best by more than ``tol``
-        (relative) for ``PATIENCE`` steps; 0 (default) runs every iteration.
+        (relative) for ``PATIENCE`` (3) steps; 0 (default) runs every iteration.
     precision : {"fp32", "bf16", "fp16"}
         Precision of the two linear passes of each iteration (the forward pass, gates, masks and
         loss stay fp32). "bf16" was about twice as fast on an AVX512-BF16 CPU with maps Spearman
@@ -149,7 +148,7 @@ class DMBP(Method):
     ``nuisance`` (W - W+ - W-), ``gradient`` (W, the unmasked mapping: the path-averaged
     gradient when ``path_steps`` > 1), ``masks_pos`` / ``masks_neg`` (site name
     -> ``(N, channels)``), ``loss_history`` ``(iterations, N)`` (the loss before each step),
-    ``magnitudes`` (see :func:`~dmbp_onnx.methods.objectives.magnitudes`, plus ``iterations``: the last
+    ``magnitudes`` (see :func:`~dmbp_onnx.methods.dmbp.objectives.magnitudes`, plus ``iterations``: the last
     step that improved each image's loss, and ``best_iterate``: the step whose masks were returned), ``device``,
     ``iterations``, ``objective`` and ``batch_size``.
     """
@@ -284,20 +283,20 @@ class DMBP(Method):
         theta = self.parametrisation.init(n, mapping.channels, self.device, self.sets)
         optimiser = Adam(list(theta.values()), lr=self.lr)
         history: list[torch.Tensor] = []
-        settled = _Settling(n, self.tol, xd.device)
-        best = _Best(n)
+        settled = Settling(n, self.tol, xd.device)
+        best = Best(n)
         bar = tqdm(range(self.iterations), disable=not self.progress, desc="DMBP", leave=False)
         scale = torch.ones(1, n, 1, device=self.device)
         for step in bar:
             masks = {name: m.detach().clone() for name, m in self.parametrisation.masks(theta).items()}
             loss, wm = self._step(mapping, theta, stats, xd)
-            alive = _alive(wm, xd, stats)
+            alive = alive_maps(wm, xd, stats)
             best.update(step, loss, wm, masks, alive)
             history.append(loss)
             if settled.update(loss):
                 break
             if self.parametrisation.identity and not bool(alive.all()):
-                scale = _back_off(theta, best, alive, scale)
+                scale = back_off(theta, best, alive, scale)
             optimiser.step(scale)
             self.parametrisation.project(theta)
         else:  # the last step's masks have not been evaluated yet
@@ -305,7 +304,7 @@ class DMBP(Method):
                 masks = {name: m.detach() for name, m in self.parametrisation.masks(theta).items()}
                 wm = _mean_over_points(mapping(_expand(masks, k)), k, self.sets)
                 loss = self._loss(wm, xd, masks, stats)
-            best.update(len(history), loss, wm, masks, _alive(wm, xd, stats))
+            best.update(len(history), loss, wm, masks, alive_maps(wm, xd, stats))
         wm, masks = best.w, best.masks
         if self.map_path_steps != k:
             w, wm = self._map_on_path(xd, sel, masks)
@@ -419,81 +418,6 @@ class DMBP(Method):
             for t, g in zip(theta.values(), total):
                 t.grad = g
         return loss.detach(), mean.detach()
-
-
-class _Best:
-    """The iterate with the lowest loss so far, per image: its mappings ``(2 n, ...)``, masks
-    (site -> ``(2, n, C)``) and step. Sign-like Adam steps on all masks at once can overshoot on
-    deep networks (masks compound multiplicatively along the depth); returning the best iterate
-    instead of the last one makes the result never worse, by the loss, than the unmasked start.
-    A collapsed iterate (see :func:`_alive`) is never chosen: the purity ratios of an empty map are 0,
-    which can make its loss lower than that of a real one on heavily cancelling models."""
-
-    def __init__(self, n: int) -> None:
-        self.n = n
-        self.loss: torch.Tensor | None = None
-        self.w: torch.Tensor | None = None
-        self.masks: dict[str, torch.Tensor] = {}
-        self.step = torch.zeros(n, dtype=torch.long)
-
-    def update(
-        self, step: int, loss: torch.Tensor, w: torch.Tensor, masks: dict[str, torch.Tensor], alive: torch.Tensor
-    ) -> None:
-        """Keep ``step``'s iterate for the images whose loss ``(n,)`` is below their best and whose
-        maps have not collapsed (``alive``, ``(n,)`` bool; the first iterate is always kept)."""
-        if self.loss is None:
-            self.loss, self.w, self.masks = loss.clone(), w.clone(), {k: m.clone() for k, m in masks.items()}
-            self.step = torch.full((self.n,), step, dtype=torch.long, device=loss.device)
-            return
-        better = (loss < self.loss) & alive
-        if not bool(better.any()):
-            return
-        self.loss = torch.where(better, loss, self.loss)
-        rows = better.repeat(w.shape[0] // self.n).reshape(-1, *([1] * (w.dim() - 1)))
-        self.w = torch.where(rows, w, self.w)
-        self.masks = {k: torch.where(better[None, :, None], m, self.masks[k]) for k, m in masks.items()}
-        self.step = torch.where(better, step, self.step)
-
-
-class _Settling:
-    """Early stop on the loss: an image has settled once its loss has not improved on its best by
-    more than ``tol`` (relative) for ``PATIENCE`` steps; a chunk stops when all its images have.
-    With ``tol`` 0 it only records, per image, the last step that improved the loss."""
-
-    def __init__(self, n: int, tol: float, device: torch.device) -> None:
-        self.tol = tol
-        self.best = torch.full((n,), float("inf"), device=device)
-        self.last_improved = torch.zeros(n, device=device)
-        self.step = 0
-
-    def update(self, loss: torch.Tensor) -> bool:
-        """Record the loss ``(n,)`` of one step; True when every image has settled."""
-        self.step += 1
-        improved = loss < self.best - self.tol * self.best.abs().nan_to_num(posinf=0.0)
-        self.best = torch.minimum(self.best, loss)
-        self.last_improved = torch.where(improved, float(self.step), self.last_improved)
-        return self.tol > 0 and bool((self.step - self.last_improved >= PATIENCE).all())
-
-    def used(self) -> torch.Tensor:
-        """``(n,)`` iterations each image needed: the last step that improved its loss."""
-        return self.last_improved.clone()
-
-
-@torch.no_grad()
-def _back_off(theta: dict[str, torch.Tensor], best: _Best, alive: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    """Images whose maps just collapsed go back to their best masks and take half-size steps from
-    there (box masks: ``theta`` are the masks); the new step scale ``(1, n, 1)``."""
-    dead = ~alive
-    for name, t in theta.items():
-        t[:, dead] = best.masks[name][:, dead]
-    return torch.where(dead[None, :, None], scale / 2, scale)
-
-
-def _alive(w: torch.Tensor, x: torch.Tensor, stats: PlainStats) -> torch.Tensor:
-    """``(n,)`` bool: the mappings ``w`` ``(sets n, ...)`` of the mask sets have not collapsed, i.e.
-    ``sum |W+ x| + sum |W- x| >= 1 %`` of S (the ``collapsed`` magnitude's rule)."""
-    mass = (w.unflatten(0, (-1, x.shape[0])) * x).flatten(2).abs().sum((0, 2))
-    return mass >= 0.01 * stats.total
 
 
 def _expand(masks: dict[str, torch.Tensor], k: int) -> dict[str, torch.Tensor]:
