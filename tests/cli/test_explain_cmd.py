@@ -128,7 +128,7 @@ def test_method_all_writes_one_comparison_sheet(capsys, tmp_path, model_path):
     assert report["methods"] == installed  # lrp needs the optional zennit
     files = report["images"][0]["files"]
     assert Path(files["comparison"]).read_bytes()[:8] == PNG_MAGIC
-    n = 1 + len(installed)  # one row of square panels and a colour bar
+    n = min(1 + len(installed), viz.MAX_COLUMNS)  # rows of at most MAX_COLUMNS square panels, a colour bar
     assert Image.open(files["comparison"]).size[0] == round(
         viz.DPI * (n * viz.PANEL_INCHES + (n - 1) * viz.GAP_INCHES + viz.COLORBAR_INCHES + 2 * viz.PAD_INCHES))
     assert all(f"{m}_overlay" in files for m in installed)
