@@ -338,9 +338,15 @@ class DMBP(Method):
         negative set's mappings are :meth:`MaskedMapping.fork` s of the positive's (same recorded
         forward pass, no second one).
         """
-        points = [xd if a == 1.0 else a * xd for a in self.alphas()]
-        parts = [MaskedMapping(self.masked_module(xd), p, lambda out: sel, self._ops, dtype=self._dtype(), rules=self._rules) for p in points]
+        parts = [self._point(xd, a, sel) for a in self.alphas()]
         return StackedMapping(parts + [p.fork() for p in parts] * (self.sets - 1))
+
+    def _point(self, xd: torch.Tensor, alpha: float, sel: torch.Tensor) -> MaskedMapping:
+        """The recorded forward pass at ``alpha * xd`` for the selector ``sel``."""
+        return MaskedMapping(
+            self.masked_module(xd), xd if alpha == 1.0 else alpha * xd, lambda out: sel, self._ops,
+            dtype=self._dtype(), rules=self._rules,
+        )
 
     @torch.no_grad()
     def _map_on_path(
@@ -352,10 +358,7 @@ class DMBP(Method):
         flat = _expand(masks, 1)
         w, wm = None, None
         for a in self.alphas(self.map_path_steps):
-            point = MaskedMapping(
-                self.masked_module(xd), xd if a == 1.0 else a * xd, lambda out: sel, self._ops, dtype=self._dtype(),
-                rules=self._rules,
-            )
+            point = self._point(xd, a, sel)
             plain, masked = point(None), StackedMapping([point] + [point.fork()] * (self.sets - 1))(flat)
             w, wm = (plain, masked) if w is None else (w + plain, wm + masked)
         return w / self.map_path_steps, wm / self.map_path_steps
