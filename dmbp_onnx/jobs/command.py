@@ -56,7 +56,7 @@ def run_dataset(args: argparse.Namespace, methods: list[str]) -> int:
     spec = JobSpec(model=str(Path(args.model)), out=str(Path(args.out)), methods=tuple(methods),
                    iterations=args.iterations, target=args.target, box=tuple(args.box) if args.box else None,
                    batch_size=args.batch_size, device=args.device, figures=not args.no_figures,
-                   display=args.display, force=args.force,
+                   display=args.display, force=args.force, output=args.output,
                    preprocess={k: v for k, v in preprocess.items() if v is not None})
     executor = None
     if args.ray or args.ray_address:

@@ -47,11 +47,11 @@ class ExplainJob:
         from dmbp_onnx.device import resolve_device
         from dmbp_onnx.explain.inputs import _preprocess_config
         from dmbp_onnx.methods.base import static_batch
-        from dmbp_onnx.twin.twin import load
+        from dmbp_onnx.explain.model import load_twin
 
         self.spec = spec
         self.settings = spec.settings()
-        self.twin = load(Path(spec.model))
+        self.twin, _ = load_twin(Path(spec.model), spec.output)
         self.model_sha = file_sha256(spec.model)
         request = ExplainRequest(model=Path(spec.model), iterations=spec.iterations, device=spec.device,
                                  **{k: v for k, v in spec.preprocess.items()})

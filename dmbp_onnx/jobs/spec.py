@@ -40,6 +40,9 @@ class JobSpec:
         Also write the overlay and panel PNGs of every image.
     display : str
         Display recipe of the signed map (``clip`` or ``authors``).
+    output : str or None
+        The output to explain (its subgraph alone is built); ``None``: explain's default rule
+        (:func:`~dmbp_onnx.graph.outputs.choose_output`).
     force : bool
         Explain batches on which the twin disagrees with onnxruntime (else their images fail).
     preprocess : dict
@@ -57,6 +60,7 @@ class JobSpec:
     figures: bool = True
     display: str = "clip"
     force: bool = False
+    output: str | None = None
     preprocess: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -67,7 +71,7 @@ class JobSpec:
     def settings(self) -> dict[str, Any]:
         """What decides the maps (not where or how fast they are computed): part of every key."""
         return {"format": FORMAT_VERSION, "methods": list(self.methods), "iterations": self.iterations,
-                "box": None if self.box is None else list(self.box), "display": self.display,
+                "box": None if self.box is None else list(self.box), "output": self.output, "display": self.display,
                 "figures": self.figures, "preprocess": {k: v for k, v in sorted(self.preprocess.items())}}
 
     def to_dict(self) -> dict[str, Any]:

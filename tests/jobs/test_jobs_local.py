@@ -178,3 +178,24 @@ def test_more_images_than_a_batch(tmp_path):
     out = tmp_path / "out"
     summary = run_job(make_spec(out, batch_size=2), [folder])
     assert summary.ok == 9 and len(_npz(out)) == 9
+
+
+def test_output_selects_the_explained_output_of_a_multi_output_model(images, tmp_path):
+    """O-Net's box regression comes first; a job explains the face probability by default (the rule of
+    explain) and the box output when asked, and records the output in its settings."""
+    sys.path.insert(0, str(Path(__file__).parents[1] / "models"))
+    from families import export_family
+
+    model = tmp_path / "onet.onnx"
+    model.write_bytes(export_family("onet")[0].SerializeToString())
+    shapes, scores = {}, {}
+    for output in (None, "box"):
+        out = tmp_path / f"out-{output}"
+        summary = run_job(make_spec(out, model=str(model), output=output), [images])
+        rows = read_rows(out / INDEX_NAME)
+        assert summary.ok == 10 and rows[0]["settings"]["output"] == output
+        with np.load(out / rows[0]["files"]["gradxinput_arrays"]) as arrays:
+            shapes[output] = arrays["signed"].shape
+        scores[output] = [r["score"] for r in rows]
+        assert rows[0]["target"] in ((0, 1) if output is None else (0, 1, 2, 3))
+    assert shapes[None] == shapes["box"] == (3, 24, 24) and scores[None] != scores["box"]
