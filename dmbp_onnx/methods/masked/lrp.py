@@ -95,6 +95,7 @@ class GammaConvRule(ConvRule):
     """
 
     modules = ()  # chosen through the LRP_GAMMA composite, not for every convolution
+    linearisable = False  # its backward is not the convolution's gradient: the adjoint uses forward()
 
     def __init__(self, sub: nn.Module, shape: torch.Size, branches: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
         super().__init__(sub, shape)
@@ -136,19 +137,6 @@ class GammaConvRule(ConvRule):
             part = self._transposed(mapping, g.mul_(ratio) if owned and i == last else g * ratio, weight)
             total = part if total is None else total.add_(part)
         return total
-
-    def tangent(
-        self,
-        mapping: MaskedMapping,
-        node: fx.Node,
-        tangents: dict[fx.Node, Any],
-        fresh: set[fx.Node],
-        masks: dict[str, torch.Tensor],
-        at_site,
-    ) -> tuple[Any, bool]:
-        """:meth:`forward` always: the node's own linearisation would be the plain convolution's."""
-        t = tangents[node.args[0]]
-        return self.forward(mapping, t if t.dtype == mapping.dtype else t.to(mapping.dtype), False), True
 
     def forward(self, mapping: MaskedMapping, t: torch.Tensor, owned: bool) -> torch.Tensor:
         """Each branch's bias-free convolution of ``t`` with its weight, times its ratio; summed."""

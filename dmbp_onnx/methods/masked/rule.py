@@ -107,8 +107,17 @@ class NativeRule(Rule):
     """A hand-written rule of a one-input module, run in the passes' precision.
 
     Subclasses give :meth:`backward` and :meth:`forward`; the forward is used in the
-    adjoint pass when the nodes' ONNX ops are known (otherwise the node's linearisation).
+    adjoint pass when the nodes' ONNX ops are known (otherwise the node's linearisation),
+    and always when :attr:`linearisable` is False.
+
+    Attributes
+    ----------
+    linearisable : bool
+        Whether the node's own linearisation is the transpose of :meth:`backward` (False for a
+        rule whose backward is not the node's gradient, e.g. LRP's Gamma rule).
     """
+
+    linearisable: ClassVar[bool] = True
 
     def transpose(
         self, mapping: MaskedMapping, node: fx.Node, g: Any, owned: bool, masks: dict[str, torch.Tensor]
@@ -128,7 +137,7 @@ class NativeRule(Rule):
         at_site,
     ) -> tuple[Any, bool]:
         """``forward(t)`` in the passes' precision (a new tensor)."""
-        if not mapping.ops:
+        if not mapping.ops and self.linearisable:
             return super().tangent(mapping, node, tangents, fresh, masks, at_site)
         t = tangents[node.args[0]]
         if t.dtype != mapping.dtype:
