@@ -140,8 +140,8 @@ class Protocol:
 
     def metric_keys(self, localisation: bool) -> list[str]:
         """Metric names this protocol produces, in table order (``localisation``: masks given)."""
-        keys = [f"sens_px_{f:g}" for f in self.pixel_fractions]
-        keys += [f"sens_{self.patch}x{self.patch}_{f:g}" for f in self.patch_fractions]
+        keys = [f"sens_{metrics.unit_name(None)}_{f:g}" for f in self.pixel_fractions]
+        keys += [f"sens_{metrics.unit_name(self.patch)}_{f:g}" for f in self.patch_fractions]
         keys += ["deletion", "insertion"] if self.step is not None else []
         return keys + (["pointing", "energy"] if localisation else [])
 
@@ -151,23 +151,30 @@ class Protocol:
 
 
 def evaluate(
-    maps: np.ndarray, x: torch.Tensor, scorer: ScoreFn, protocol: Protocol, masks: np.ndarray | None
-) -> dict[str, np.ndarray]:
-    """Per-image values of every metric of ``protocol`` for signed pixel maps ``(N, H, W)``."""
-    kw = dict(channel_axis=protocol.channel_axis, batch_size=protocol.batch_size)
+    twin, maps: np.ndarray, x: torch.Tensor, targets: list, scorer: ScoreFn, protocol: Protocol,
+    masks: np.ndarray | None
+) -> dict[str, np.ndarray]:  # fmt: skip
+    """Per-image values of every metric of ``protocol`` for signed pixel maps ``(N, H, W)``.
+
+    One call of :func:`dmbp_onnx.metrics.evaluate` with the section's (cached) score function;
+    the keys are :meth:`Protocol.metric_keys`.
+    """
+    units = {None: protocol.pixel_fractions, protocol.patch: protocol.patch_fractions}
+    units = {unit: fractions for unit, fractions in units.items() if fractions}
+    chosen = (["sensitivity"] if units else []) + (["deletion", "insertion"] if protocol.step is not None else [])
+    chosen += ["pointing", "energy"] if masks is not None else []
+    found = metrics.evaluate(
+        twin, x, maps, targets, masks, metrics=chosen, units=units, n_subsets=protocol.subsets,
+        step=protocol.step, batch_size=protocol.batch_size, score_fn=scorer, channel_axis=protocol.channel_axis,
+    )  # fmt: skip
     out: dict[str, np.ndarray] = {}
-    patches = f"{protocol.patch}x{protocol.patch}"
-    units = ((None, protocol.pixel_fractions, "px"), (protocol.patch, protocol.patch_fractions, patches))
-    for patch, fractions, name in units:
-        if fractions:
-            sens = metrics.sensitivity_n(scorer, x, maps, fractions, n_subsets=protocol.subsets, patch=patch, **kw)
-            out.update({f"sens_{name}_{f:g}": r.per_image for f, r in sens.items()})
+    for unit, results in (found.sensitivity_units or {}).items():
+        out.update({f"sens_{metrics.unit_name(unit)}_{f:g}": r.per_image for f, r in results.items()})
     if protocol.step is not None:
-        out["deletion"] = metrics.deletion_auc(scorer, x, maps, step=protocol.step, **kw).auc
-        out["insertion"] = metrics.insertion_auc(scorer, x, maps, step=protocol.step, **kw).auc
+        out["deletion"], out["insertion"] = found.deletion.auc, found.insertion.auc
     if masks is not None:
-        out["pointing"] = metrics.pointing_game(maps, masks).hits.astype(np.float64)
-        out["energy"] = metrics.energy_in_mask(maps, masks)
+        out["pointing"] = found.pointing.hits.astype(np.float64)
+        out["energy"] = found.energy
     return out
 
 
@@ -233,7 +240,7 @@ def run_method(
         return {"error": f"{type(exc).__name__}: {exc}"}
     seconds = time.perf_counter() - start
     start = time.perf_counter()
-    per_image = evaluate(attribution.pixel_map(), x, scorer, protocol, masks)
+    per_image = evaluate(method.twin, attribution.pixel_map(), x, targets, scorer, protocol, masks)
     mags = magnitudes(attribution)
     if "negative_nonempty" in mags:
         per_image["negative_nonempty"] = mags.pop("negative_nonempty")

@@ -8,7 +8,7 @@ maps are signed per-pixel arrays ``(N, H, W)`` (attribution summed over channels
 
 from dmbp_onnx.metrics._perturb import gaussian_blur, resolve_baseline
 from dmbp_onnx.metrics.deletion import CurveResult, deletion_auc, insertion_auc
-from dmbp_onnx.metrics.evaluate import ALL_METRICS, Evaluation, evaluate, target_regions
+from dmbp_onnx.metrics.evaluate import ALL_METRICS, Evaluation, evaluate, target_regions, unit_name
 from dmbp_onnx.metrics.intervals import Interval, bootstrap_mean, paired_difference
 from dmbp_onnx.metrics.negative import empty_negative_maps, negative_share, signed_negative_share
 from dmbp_onnx.metrics.pointing import PointingResult, energy_in_mask, pointing_game
@@ -51,4 +51,5 @@ __all__ = [
     "spearman",
     "target_regions",
     "target_scorer",
+    "unit_name",
 ]

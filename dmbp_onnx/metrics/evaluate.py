@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from numbers import Integral
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -36,8 +36,9 @@ class Evaluation:
     ----------
     targets : list
         The explained target of each image (class index, BoxTarget or RegionTarget).
-    sensitivity : dict of float to SensitivityN or None
-        Sensitivity-n per fraction.
+    sensitivity_units : dict or None
+        Sensitivity-n per unit and fraction: patch side (None: single pixels) -> fraction ->
+        SensitivityN, in the order the units were given.
     deletion, insertion : CurveResult or None
         Deletion and insertion curves.
     pointing : PointingResult or None
@@ -49,18 +50,30 @@ class Evaluation:
     """
 
     targets: list
-    sensitivity: dict[float, SensitivityN] | None = None
+    sensitivity_units: dict[int | None, dict[float, SensitivityN]] | None = None
     deletion: CurveResult | None = None
     insertion: CurveResult | None = None
     pointing: PointingResult | None = None
     energy: np.ndarray | None = None
     regions: np.ndarray | None = None
 
+    @property
+    def sensitivity(self) -> dict[float, SensitivityN] | None:
+        """Sensitivity-n per fraction of the first (usually the only) unit; None when not computed."""
+        return next(iter(self.sensitivity_units.values()), None) if self.sensitivity_units else None
+
     def summary(self) -> dict[str, float]:
-        """Headline numbers, JSON-ready: means over the images (NaN entries left out)."""
+        """Headline numbers, JSON-ready: means over the images (NaN entries left out).
+
+        Sensitivity-n is ``sensitivity_n@<fraction>`` for one unit, ``sensitivity_n[<unit>]@<fraction>``
+        (unit ``px`` or ``<p>x<p>``) for several.
+        """
         out: dict[str, float] = {}
-        for fraction, result in (self.sensitivity or {}).items():
-            out[f"sensitivity_n@{fraction:g}"] = result.mean
+        units = self.sensitivity_units or {}
+        for patch, results in units.items():
+            label = f"[{unit_name(patch)}]" if len(units) > 1 else ""
+            for fraction, result in results.items():
+                out[f"sensitivity_n{label}@{fraction:g}"] = result.mean
         for name, curve in (("deletion", self.deletion), ("insertion", self.insertion)):
             if curve is not None:
                 out[f"{name}_auc"] = curve.mean_auc
@@ -89,6 +102,9 @@ def evaluate(
     insertion_baseline: Baseline = "blur",
     batch_size: int = 64,
     seed: int = 0,
+    units: Mapping[int | None, Sequence[float]] | None = None,
+    score_fn: ScoreFn | None = None,
+    channel_axis: int | None = None,
 ) -> Evaluation:
     """Every metric of ``maps`` for ``target``: sensitivity-n, deletion, insertion, pointing, energy.
 
@@ -98,10 +114,14 @@ def evaluate(
     ground-truth objects), otherwise the targets' boxes / regions mapped to input pixels
     (nearest neighbour, for an output map of rank 4); without either they are None.
 
+    The perturbation metrics run in the order sensitivity-n (unit by unit), deletion,
+    insertion, so a memoising ``score_fn`` shared by several maps sees the same batches
+    for each of them.
+
     Parameters
     ----------
     twin : dmbp_onnx.Twin
-        The model (its ``channel_axis`` gives the input layout).
+        The model (its ``channel_axis`` gives the input layout unless ``channel_axis`` is given).
     x : torch.Tensor
         ``(N, ...)`` images in the model's layout.
     maps : numpy.ndarray, torch.Tensor or Attribution
@@ -114,12 +134,22 @@ def evaluate(
         Which of :data:`ALL_METRICS` to compute.
     fractions, n_subsets, patch, seed
         Sensitivity-n's (see :func:`~dmbp_onnx.metrics.sensitivity_n`).
+    units : mapping of int or None to sequence of float, optional
+        Sensitivity-n at several units, each with its own fractions: patch side (None: single
+        pixels) -> fractions; replaces ``patch`` and ``fractions`` (default ``{patch: fractions}``).
     step : float
         Deletion / insertion step.
     sensitivity_baseline, deletion_baseline, insertion_baseline : float, str or torch.Tensor
         Each metric's baseline (see :func:`~dmbp_onnx.metrics.resolve_baseline`).
     batch_size : int
         Perturbed inputs per forward pass.
+    score_fn : callable, optional
+        The explained score ``score_fn(x, index) -> (B,)`` to use instead of the one built from
+        ``twin`` and ``target`` (e.g. a memoising wrapper shared by several methods); ``target``
+        is then only recorded, and the twin runs only for a default target or for regions taken
+        from box / region targets.
+    channel_axis : int or None, optional
+        Channel axis of ``x`` (default: the twin's).
 
     Returns
     -------
@@ -130,20 +160,35 @@ def evaluate(
         raise ValueError(f"unknown metrics {unknown}; choose from {list(ALL_METRICS)}")
     if isinstance(maps, Attribution):
         maps = maps.pixel_map("signed")
-    axis = twin.channel_axis
-    targets, score_fn, output = _targets(twin, x, target)
+    axis = twin.channel_axis if channel_axis is None else channel_axis
+    output = None
+    if score_fn is None or target is None:
+        targets, built, output = _targets(twin, x, target)
+        score_fn = built if score_fn is None else score_fn
+    else:
+        targets = per_image_targets(target, int(x.shape[0])) or [target] * int(x.shape[0])
     found: dict[str, Any] = {"targets": targets}
     if "sensitivity" in metrics:
-        found["sensitivity"] = sensitivity_n(
-            score_fn, x, maps, fractions, n_subsets, sensitivity_baseline, patch, axis, batch_size, seed
-        )
+        found["sensitivity_units"] = {
+            unit: sensitivity_n(
+                score_fn, x, maps, unit_fractions, n_subsets, sensitivity_baseline, unit, axis, batch_size, seed
+            )
+            for unit, unit_fractions in ({patch: fractions} if units is None else units).items()
+        }
     if "deletion" in metrics:
         found["deletion"] = deletion_auc(score_fn, x, maps, step, deletion_baseline, channel_axis=axis,
                                          batch_size=batch_size)  # fmt: skip
     if "insertion" in metrics:
         found["insertion"] = insertion_auc(score_fn, x, maps, step, insertion_baseline, channel_axis=axis,
                                            batch_size=batch_size)  # fmt: skip
-    regions = _numpy(masks) if masks is not None else target_regions(targets, output, spatial_shape(x, axis))
+    regions = None
+    if masks is not None:
+        regions = _numpy(masks)
+    elif {"pointing", "energy"} & set(metrics) and all(isinstance(t, (BoxTarget, RegionTarget)) for t in targets):
+        if output is None:
+            with torch.no_grad():
+                output = twin(x.to(twin.device))
+        regions = target_regions(targets, output, spatial_shape(x, axis))
     if regions is not None and {"pointing", "energy"} & set(metrics):
         found["regions"] = regions
         if "pointing" in metrics:
@@ -183,6 +228,11 @@ def target_regions(targets: list, output: torch.Tensor, hw: tuple[int, int]) -> 
             cols = np.arange(hw[1]) * region.shape[1] // hw[1]
         regions.append(region[np.ix_(rows, cols)])
     return np.stack(regions)
+
+
+def unit_name(patch: int | None) -> str:
+    """A sensitivity-n unit's name: ``px`` for single pixels, ``<p>x<p>`` for patches."""
+    return "px" if patch is None else f"{patch}x{patch}"
 
 
 def _output_region(target: BoxTarget | RegionTarget, shape: tuple[int, ...]) -> np.ndarray:

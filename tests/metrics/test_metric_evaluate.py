@@ -53,6 +53,26 @@ def test_class_targets_give_each_metrics_own_numbers(two_layer, images):
     assert {"sensitivity_n@0.1", "sensitivity_n@0.5", "deletion_auc", "insertion_auc"} <= set(summary)
 
 
+def test_units_and_a_given_score_function(two_layer, images):
+    maps, targets = _maps(len(images)), [k % 2 for k in range(len(images))]
+    calls = []
+
+    def score_fn(x, index):
+        calls.append(len(x))
+        return target_scorer(two_layer, targets)(x, index)
+
+    units = {None: (0.1, 0.5), 3: (0.2,)}
+    result = evaluate(two_layer, images, maps, targets, units=units, n_subsets=4, metrics=("sensitivity",),
+                      score_fn=score_fn, channel_axis=1)  # fmt: skip
+    assert calls and result.targets == targets
+    assert list(result.sensitivity_units) == [None, 3] and result.sensitivity is result.sensitivity_units[None]
+    for unit, fractions in units.items():
+        expected = sensitivity_n(target_scorer(two_layer, targets), images, maps, fractions, 4, patch=unit)
+        for f, s in expected.items():
+            np.testing.assert_array_equal(result.sensitivity_units[unit][f].per_image, s.per_image)
+    assert set(result.summary()) == {"sensitivity_n[px]@0.1", "sensitivity_n[px]@0.5", "sensitivity_n[3x3]@0.2"}
+
+
 def test_masks_give_pointing_and_energy(two_layer, images):
     maps = _maps(len(images))
     masks = np.zeros(maps.shape, dtype=bool)
