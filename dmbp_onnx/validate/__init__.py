@@ -14,12 +14,11 @@ from typing import Any, Mapping, Sequence
 
 import onnx
 
-from dmbp_onnx.device import resolve_device
+from dmbp_onnx.device import as_tensors, on_device, resolve_device, to_numpy
 from dmbp_onnx.errors import InputError, MismatchError
 from dmbp_onnx.runtime import make_session, run_session
 from dmbp_onnx.twin.twin import Twin, load
 from dmbp_onnx.validate.comparison import _largest, _output_entries, _top1, compare
-from dmbp_onnx.validate.device import _as_tensors, _on_device, _to_numpy
 from dmbp_onnx.validate.divergence import _locate, bisect
 from dmbp_onnx.validate.inputs import (
     DEFAULT_BATCH,
@@ -126,8 +125,8 @@ def validate(
             raise
         raise InputError(f"{exc} (random inputs; choose their shapes with --shape NAME=D0xD1x...)") from exc
     output_names = [o.name for o in session.get_outputs()]
-    with _on_device(twin, torch_device):
-        got = [_to_numpy(t) for t in twin.forward_declared(*_as_tensors(arrays, torch_device))]
+    with on_device(twin, torch_device):
+        got = [to_numpy(t) for t in twin.forward_declared(*as_tensors(arrays, torch_device))]
     if len(got) != len(reference):
         raise MismatchError(f"the twin has {len(got)} output(s), onnxruntime {len(reference)}")
     expected_arrays = None

@@ -15,12 +15,11 @@ import onnx
 import torch
 from torch import fx
 
-from dmbp_onnx.device import resolve_device
+from dmbp_onnx.device import as_tensors, on_device, resolve_device, to_numpy
 from dmbp_onnx.errors import DmbpOnnxError
 from dmbp_onnx.runtime import make_session, run_session
 from dmbp_onnx.twin.twin import Twin
 from dmbp_onnx.validate.comparison import compare
-from dmbp_onnx.validate.device import _as_tensors, _on_device, _to_numpy
 
 
 class _ForcedInterpreter(fx.Interpreter):
@@ -101,14 +100,14 @@ def bisect(
         if fx_name is not None and np.issubdtype(value.dtype, np.floating):
             references[fx_name] = torch.from_numpy(np.array(value)).to(torch_device)
     interpreter = _ForcedInterpreter(twin.module, references)
-    with _on_device(twin, torch_device):
-        interpreter.run(*_as_tensors(arrays, torch_device))
+    with on_device(twin, torch_device):
+        interpreter.run(*as_tensors(arrays, torch_device))
     for node in graph.nodes:
         for tensor in node.outputs:
             fx_name = twin.tensor_nodes.get(tensor.name)
             if fx_name not in references or not isinstance(interpreter.captured.get(fx_name), torch.Tensor):
                 continue
-            result = compare(_to_numpy(interpreter.captured[fx_name]), values[tensor.name], rtol, atol)
+            result = compare(to_numpy(interpreter.captured[fx_name]), values[tensor.name], rtol, atol)
             if not result["ok"]:
                 return {
                     "node": node.name,

@@ -9,8 +9,8 @@ import numpy as np
 import onnx
 import torch
 
+from dmbp_onnx.device import to_numpy
 from dmbp_onnx.errors import InputError
-from dmbp_onnx.validate.device import _to_numpy
 
 
 @dataclass(frozen=True)
@@ -208,7 +208,7 @@ def check_inputs(specs: Sequence[InputSpec], inputs: Any) -> list[np.ndarray]:
         raise InputError(f"the model expects {len(specs)} input(s) {names}, got {len(values)}")
     arrays = []
     for spec, value in zip(specs, values):
-        array = _to_numpy(value)
+        array = to_numpy(value)
         if spec.dtype is not None and array.dtype != spec.dtype:
             raise InputError(
                 f"input '{spec.name}' has dtype {array.dtype}, the model declares {spec.dtype.name}"
@@ -231,7 +231,7 @@ def _expected_arrays(expected: Any, count: int, outputs: Sequence[np.ndarray], n
     values = [expected] if isinstance(expected, (np.ndarray, torch.Tensor)) else list(expected)
     if len(values) != count:
         raise InputError(f"got {len(values)} expected array(s), the model has {count} output(s) {names}")
-    arrays = [_to_numpy(v) for v in values]
+    arrays = [to_numpy(v) for v in values]
     for name, array, out in zip(names, arrays, outputs):
         if array.shape != out.shape:
             raise InputError(
