@@ -34,6 +34,7 @@ import onnx
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from dmbp_onnx.errors import InputError
+from dmbp_onnx.graph.specs import declared_inputs
 
 LAYOUTS = ("NCHW", "NHWC")
 OUTPUT_KINDS = ("logits", "probabilities", "map")
@@ -364,15 +365,8 @@ def _parse(name: str, value: Any, origin: str) -> Any:
 
 def _declared_shape(model: onnx.ModelProto) -> list[int | str | None] | None:
     """Declared shape of the first graph input that is not an initializer."""
-    initializers = {t.name for t in model.graph.initializer}
-    for value in model.graph.input:
-        if value.name in initializers:
-            continue
-        tensor = value.type.tensor_type
-        if not tensor.HasField("shape"):
-            return None
-        return [d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in tensor.shape.dim]
-    return None
+    specs = declared_inputs(model)
+    return list(specs[0].shape) if specs and specs[0].shape is not None else None
 
 
 def _dims(shape: Sequence[int | str | None] | None) -> list[int | None] | None:

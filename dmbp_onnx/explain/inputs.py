@@ -45,7 +45,7 @@ def _preprocess_config(twin, request: ExplainRequest):
     layout = twin.layout if twin.layout in LAYOUTS else request.layout
     overrides = {"layout": layout, "size": request.size, "scale": request.scale,
                  "mean": request.mean, "std": request.std}
-    shape = twin.inputs[0].shape
+    shape = twin.inputs[0].shape or ()
     if request.input_npy is not None:  # already preprocessed: only metadata (class names, output kind) applies
         shape = [None] * len(shape)
     config = PreprocessConfig.from_model(twin.model, declared_input_shape=shape, **overrides)
@@ -57,7 +57,7 @@ def _load_items(request: ExplainRequest, twin, config) -> list[tuple[Path, np.nd
     from dmbp_onnx.preprocess import load_image, load_npy
 
     if request.input_npy is not None:
-        array = load_npy(request.input_npy, twin.inputs[0].shape)
+        array = load_npy(request.input_npy, twin.inputs[0].shape or ())
         return [(request.input_npy, a[None], _display_image(a, twin.channel_axis)) for a in array]
     if not request.images and request.model is not None:
         raise InputError("no images given: pass image files or folders after the model, or --input-npy")

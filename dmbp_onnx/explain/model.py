@@ -55,6 +55,6 @@ def require_layout(twin: Twin) -> None:
         for ``--layout``.
     """
     spec = twin.inputs[0]
-    if twin.layout == "unknown" and len(spec.shape) == 4:
+    if twin.layout == "unknown" and len(spec.shape or ()) == 4:
         raise LayoutError(spec.name, list(spec.shape), f"the layout is {twin.clean_graph.layout_reason}; "
                           "pass --layout nchw or --layout nhwc (layout= in the API)")

@@ -45,7 +45,7 @@ def _model_info(path: Path, twin, choice) -> dict[str, Any]:
         "path": str(path),
         "producer": f"{twin.model.producer_name} {twin.model.producer_version}".strip(),
         "opset": twin.clean_graph.opsets.get(""),
-        "input": {"name": twin.inputs[0].name, "shape": list(twin.inputs[0].shape)},
+        "input": {"name": twin.inputs[0].name, "shape": list(twin.inputs[0].shape or ())},
         "layout": twin.layout,
         "layout_reason": twin.clean_graph.layout_reason,
         "output": choice.to_dict(),

@@ -16,6 +16,7 @@ import onnx
 import onnx_graphsurgeon as gs
 
 from dmbp_onnx.graph.passes import CleanGraph
+from dmbp_onnx.graph.specs import declared_shape
 from dmbp_onnx.op_traits import op_traits
 
 _SHAPE_OPS = frozenset({"Shape", "Size"})
@@ -161,10 +162,10 @@ def offending_nodes(graph: gs.Graph, outputs: list[str] | None = None) -> list[t
 
 def _value_info(value: onnx.ValueInfoProto) -> dict:
     tensor = value.type.tensor_type
-    shape = [d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in tensor.shape.dim]
+    shape = declared_shape(value)
     return {
         "name": value.name,
-        "shape": shape if tensor.HasField("shape") else None,
+        "shape": list(shape) if shape is not None else None,
         "dtype": onnx.TensorProto.DataType.Name(tensor.elem_type) if tensor.elem_type else None,
     }
 

@@ -236,7 +236,7 @@ class Method:
             raise InputError(f"input must be a tensor or numpy array, got {type(x).__name__}")
         if not x.is_floating_point():
             raise InputError(f"input must be floating point, got {x.dtype}")
-        declared = list(spec.shape)
+        declared = list(spec.shape or ())
         expected = "(" + ", ".join(str(d) for d in declared) + ")"
         if x.dim() != len(declared):
             raise InputError(

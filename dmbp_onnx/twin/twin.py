@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import onnx
 import torch
 from torch import fx
@@ -14,27 +12,9 @@ from dmbp_onnx.errors import DmbpOnnxError, InputError, UnsupportedOpError
 from dmbp_onnx.graph.load import load_model
 from dmbp_onnx.graph.outputs import select_output
 from dmbp_onnx.graph.passes import CleanGraph, clean
+from dmbp_onnx.graph.specs import TensorSpec, tensor_spec
 from dmbp_onnx.twin.build import build_module, resolve_all
 from dmbp_onnx.twin.masks import MaskSiteInfo
-
-
-@dataclass(frozen=True)
-class TensorSpec:
-    """A graph input or output as declared in the ONNX file.
-
-    Attributes
-    ----------
-    name : str
-        Tensor name.
-    shape : tuple of (int or str or None)
-        Declared shape; strings or None for dynamic dimensions.
-    dtype : str
-        numpy dtype name.
-    """
-
-    name: str
-    shape: tuple
-    dtype: str
 
 
 class Twin:
@@ -52,6 +32,8 @@ class Twin:
         The checked original model (the onnxruntime oracle runs this).
     clean_graph : CleanGraph
         The cleaned graph the module was built from.
+    inputs, outputs : list of TensorSpec
+        The cleaned graph's inputs and outputs as declared (``dmbp_onnx.graph.specs``).
     mask_sites : list of MaskSiteInfo
         One entry per conv filter bank / hidden linear layer, in graph order.
     node_names : dict of str to str
@@ -63,8 +45,8 @@ class Twin:
     def __init__(self, model: onnx.ModelProto, clean_graph: CleanGraph) -> None:
         self.model = model
         self.clean_graph = clean_graph
-        self.inputs = [_spec(t) for t in clean_graph.graph.inputs]
-        self.outputs = [_spec(t) for t in clean_graph.graph.outputs]
+        self.inputs: list[TensorSpec] = [tensor_spec(t) for t in clean_graph.graph.inputs]
+        self.outputs: list[TensorSpec] = [tensor_spec(t) for t in clean_graph.graph.outputs]
         built = build_module(clean_graph.graph, clean_graph.opsets)
         self.module: fx.GraphModule = built.module
         self.mask_sites: list[MaskSiteInfo] = built.mask_sites
@@ -128,7 +110,7 @@ class Twin:
         except RuntimeError as exc:
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise InputError(f"input '{spec.name}' has shape {tuple(x.shape)}; the model declares "
-                             f"{list(spec.shape)} but cannot run this size: {reason}") from None
+                             f"{list(spec.shape or ())} but cannot run this size: {reason}") from None
 
     def forward_all(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Run the twin and return every output, as the cleaned graph declares them."""
@@ -145,21 +127,11 @@ class Twin:
         return tuple(outs)
 
     def __repr__(self) -> str:
-        ins = ", ".join(f"{s.name}{list(s.shape)}" for s in self.inputs)
+        ins = ", ".join(f"{s.name}{list(s.shape or ())}" for s in self.inputs)
         return (
             f"Twin(inputs=[{ins}], layout={self.layout}, nodes={len(self.node_names)}, "
             f"mask_sites={len(self.mask_sites)}, output_activation={self.output_activation})"
         )
-
-
-def _spec(tensor) -> TensorSpec:
-    """Declared name, shape and numpy dtype name of a graph input or output."""
-    shape = tuple(tensor.shape) if tensor.shape is not None else ()
-    try:
-        dtype = np.dtype(tensor.dtype).name
-    except TypeError:  # an ONNX type number numpy cannot name (bfloat16, float8)
-        dtype = getattr(tensor.dtype, "__name__", None) or str(tensor.dtype)
-    return TensorSpec(tensor.name, shape, dtype)
 
 
 def load(

@@ -23,7 +23,7 @@ from dmbp_onnx.validate.divergence import _locate, bisect
 from dmbp_onnx.validate.inputs import (
     DEFAULT_BATCH,
     DEFAULT_SPATIAL,
-    InputSpec,
+    TensorSpec,
     _expected_arrays,
     check_inputs,
     declared_inputs,
@@ -36,7 +36,7 @@ from dmbp_onnx.validate.report import ValidationReport
 __all__ = [
     "DEFAULT_BATCH",
     "DEFAULT_SPATIAL",
-    "InputSpec",
+    "TensorSpec",
     "ValidationReport",
     "bisect",
     "check_inputs",

@@ -1,56 +1,15 @@
-"""The graph inputs a model declares, random values for them, and checks of user values."""
+"""Random values for the graph inputs a model declares (``graph.specs.declared_inputs``), and checks of user values."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 import numpy as np
-import onnx
 import torch
 
 from dmbp_onnx.device import to_numpy
 from dmbp_onnx.errors import InputError
-
-
-@dataclass(frozen=True)
-class InputSpec:
-    """A graph input as the ONNX file declares it.
-
-    Attributes
-    ----------
-    name : str
-        Tensor name.
-    shape : list of (int or str or None), or None
-        Declared dimensions (str or None where dynamic); None when no shape is declared.
-    dtype : numpy.dtype or None
-        Declared element type; None when it has no numpy equivalent.
-    """
-
-    name: str
-    shape: list | None
-    dtype: np.dtype | None
-
-
-def declared_inputs(model: onnx.ModelProto) -> list[InputSpec]:
-    """The graph inputs of ``model`` that are not initializers, as declared."""
-    initializers = {t.name for t in model.graph.initializer}
-    specs = []
-    for value in model.graph.input:
-        if value.name in initializers:
-            continue
-        tensor = value.type.tensor_type
-        shape = None
-        if tensor.HasField("shape"):
-            shape = [
-                d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in tensor.shape.dim
-            ]
-        try:
-            dtype = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type))
-        except (KeyError, TypeError, ValueError):
-            dtype = None
-        specs.append(InputSpec(value.name, shape, dtype))
-    return specs
+from dmbp_onnx.graph.specs import TensorSpec, declared_inputs  # noqa: F401  (declared_inputs: re-exported)
 
 
 DEFAULT_BATCH = 1
@@ -92,7 +51,7 @@ def _is_dynamic(dim) -> bool:
     return not (isinstance(dim, int) and dim > 0)
 
 
-def seeded_shapes(specs: Sequence[InputSpec], shapes: Mapping[str, Sequence[int]] | None = None) -> list[list[int]]:
+def seeded_shapes(specs: Sequence[TensorSpec], shapes: Mapping[str, Sequence[int]] | None = None) -> list[list[int]]:
     """The shapes of the random inputs: ``shapes[name]`` where given, else the declared shape.
 
     A dynamic dimension becomes :data:`DEFAULT_BATCH` (1) when it is the first one and
@@ -145,7 +104,7 @@ def _default_dim(index: int, dim, bound: Mapping[str, int]) -> int:
 
 
 def random_inputs(
-    specs: Sequence[InputSpec], seed: int = 0, shapes: Mapping[str, Sequence[int]] | None = None
+    specs: Sequence[TensorSpec], seed: int = 0, shapes: Mapping[str, Sequence[int]] | None = None
 ) -> list[np.ndarray]:
     """Seeded standard-normal arrays of the shapes :func:`seeded_shapes` chooses.
 
@@ -175,12 +134,12 @@ def _shape_text(shape: Sequence | None) -> str:
     return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
 
 
-def check_inputs(specs: Sequence[InputSpec], inputs: Any) -> list[np.ndarray]:
+def check_inputs(specs: Sequence[TensorSpec], inputs: Any) -> list[np.ndarray]:
     """Check user inputs against the declared inputs and return them as arrays, in order.
 
     Parameters
     ----------
-    specs : sequence of InputSpec
+    specs : sequence of TensorSpec
         The declared inputs (:func:`declared_inputs`).
     inputs : array, tensor, sequence of them, or mapping of input name to array
         The values to feed.
