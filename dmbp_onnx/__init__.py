@@ -35,6 +35,7 @@ if _TYPE_CHECKING:  # the torch side is imported on first attribute access (see 
         GradientXInput,
         GuidedBackprop,
         IntegratedGradients,
+        LRP,
         RegionTarget,
         SmoothGrad,
     )
@@ -42,25 +43,10 @@ if _TYPE_CHECKING:  # the torch side is imported on first attribute access (see 
     from dmbp_onnx.twin.twin import Twin, load
     from dmbp_onnx.validate import ValidationReport, validate
 
-# Public name -> defining module. These modules import torch, so they are resolved lazily:
-# ``import dmbp_onnx`` (and the graph side, and ``dmbp-onnx inspect``) work without torch.
-_LAZY = {
-    **dict.fromkeys(
-        (
-            "Attribution",
-            "BoxTarget",
-            "DMBP",
-            "GradCAM",
-            "Gradient",
-            "GradientXInput",
-            "GuidedBackprop",
-            "IntegratedGradients",
-            "METHODS",
-            "RegionTarget",
-            "SmoothGrad",
-        ),
-        "dmbp_onnx.methods",
-    ),
+# The public names of ``__all__`` that are not defined here live on the torch side and are
+# resolved lazily: ``import dmbp_onnx`` (and the graph side, and ``dmbp-onnx inspect``) work
+# without torch. Each lives in ``dmbp_onnx.methods`` unless named here.
+_ELSEWHERE = {
     "from_torch": "dmbp_onnx.twin.from_torch",
     "Twin": "dmbp_onnx.twin.twin",
     "load": "dmbp_onnx.twin.twin",
@@ -71,10 +57,9 @@ _LAZY = {
 
 def __getattr__(name: str) -> _Any:
     """Import the torch-side public names on first access (PEP 562)."""
-    module = _LAZY.get(name)
-    if module is None:
+    if name not in __all__:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(_importlib.import_module(module), name)
+    value = getattr(_importlib.import_module(_ELSEWHERE.get(name, "dmbp_onnx.methods")), name)
     globals()[name] = value  # later accesses skip __getattr__
     return value
 
@@ -103,6 +88,16 @@ _sys.modules[__name__].__class__ = _Package
 __version__ = "0.1.0"
 
 __all__ = [
+    "DmbpOnnxError",
+    "IneligibleModelError",
+    "InputError",
+    "LayoutError",
+    "MismatchError",
+    "ModelLoadError",
+    "UnknownOutputError",
+    "UnsupportedModelError",
+    "UnsupportedOpError",
+    # the torch side (see __getattr__)
     "Attribution",
     "BoxTarget",
     "DMBP",
@@ -111,19 +106,11 @@ __all__ = [
     "GradientXInput",
     "GuidedBackprop",
     "IntegratedGradients",
+    "LRP",
     "METHODS",
-    "SmoothGrad",
-    "DmbpOnnxError",
-    "IneligibleModelError",
-    "InputError",
-    "LayoutError",
-    "MismatchError",
-    "ModelLoadError",
     "RegionTarget",
+    "SmoothGrad",
     "Twin",
-    "UnknownOutputError",
-    "UnsupportedModelError",
-    "UnsupportedOpError",
     "ValidationReport",
     "from_torch",
     "load",

@@ -119,6 +119,13 @@ def test_lazy_names_resolve_to_the_torch_side():
         assert name in dir(dmbp_onnx)
 
 
+def test_every_public_method_name_is_exported_at_the_top():
+    from dmbp_onnx import methods
+
+    assert set(methods.__all__) - {"Method"} <= set(dmbp_onnx.__all__)
+    assert {cls.__name__ for cls in methods.METHODS.values()} <= set(dmbp_onnx.__all__)
+
+
 def test_unknown_attribute_is_an_attribute_error():
     try:
         dmbp_onnx.no_such_name  # noqa: B018

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from dmbp_onnx.device import to_numpy
 from dmbp_onnx.errors import InputError
 
 ScoreFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -53,7 +54,7 @@ def expand_mask(mask: torch.Tensor, channel_axis: int | None) -> torch.Tensor:
 
 def as_maps(maps: np.ndarray | torch.Tensor, n: int, hw: tuple[int, int]) -> np.ndarray:
     """Per-pixel maps as a float64 numpy array of shape ``(n, H, W)``, checked."""
-    array = maps.detach().cpu().numpy() if isinstance(maps, torch.Tensor) else np.asarray(maps)
+    array = to_numpy(maps)
     if array.shape != (n, *hw):
         raise InputError(
             f"maps must have shape (N, H, W) = {(n, *hw)} (sum attributions over channels first); "

@@ -9,6 +9,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
+from dmbp_onnx.device import to_numpy
 from dmbp_onnx.methods.base import Attribution
 from dmbp_onnx.methods.target import (
     BoxTarget,
@@ -183,7 +184,7 @@ def evaluate(
                                            batch_size=batch_size)  # fmt: skip
     regions = None
     if masks is not None:
-        regions = _numpy(masks)
+        regions = to_numpy(masks)
     elif {"pointing", "energy"} & set(metrics) and all(isinstance(t, (BoxTarget, RegionTarget)) for t in targets):
         if output is None:
             with torch.no_grad():
@@ -248,10 +249,6 @@ def _output_region(target: BoxTarget | RegionTarget, shape: tuple[int, ...]) -> 
         y0, x0, y1, x1 = (int(v) for v in target.box)
         region[y0:y1, x0:x1] = True
     return region
-
-
-def _numpy(masks: np.ndarray | torch.Tensor) -> np.ndarray:
-    return masks.detach().cpu().numpy() if isinstance(masks, torch.Tensor) else np.asarray(masks)
 
 
 def _nanmean(values: np.ndarray) -> float:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from dmbp_onnx.device import to_numpy
 from dmbp_onnx.errors import InputError
 
 
@@ -33,12 +34,8 @@ class PointingResult:
     tolerance: float
 
 
-def _numpy(value: np.ndarray | torch.Tensor) -> np.ndarray:
-    return value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
-
-
 def _checked(maps, masks) -> tuple[np.ndarray, np.ndarray]:
-    m, g = _numpy(maps).astype(np.float64), _numpy(masks)
+    m, g = to_numpy(maps).astype(np.float64), to_numpy(masks)
     if m.ndim != 3 or g.shape != m.shape:
         raise InputError(f"maps and masks must both be (N, H, W); got {m.shape} and {g.shape}")
     if g.dtype != np.bool_:

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from dmbp_onnx.device import to_numpy
 from dmbp_onnx.errors import InputError
 from dmbp_onnx.op_traits import op_traits
 
@@ -140,7 +141,7 @@ def _private_copy(twin):
 
 def _maps(attribute_fn: AttributeFn, twin, x: torch.Tensor, targets) -> np.ndarray:
     maps = attribute_fn(twin, x, targets)
-    array = maps.detach().cpu().numpy() if isinstance(maps, torch.Tensor) else np.asarray(maps)
+    array = to_numpy(maps)
     if array.ndim != 3 or array.shape[0] != x.shape[0]:
         raise InputError(f"attribute_fn must return maps of shape (N, H, W); got {array.shape}")
     return array.astype(np.float64)
