@@ -37,8 +37,8 @@ from shapes import test_split  # noqa: E402
 DEMO = ROOT / "dmbp_onnx" / "data" / "demo.onnx"
 RESULTS = ROOT / "benchmarks" / "results"
 FRACTIONS = (0.05, 0.2, 0.5)
-PAPER = dict(objective="r1", path_steps=1, lr=0.05, iterations=100)
-SHORT = dict(objective="perset", lam=0.0, path_steps=2)
+PAPER = dict(objective="r1", path_steps=1, lr=0.05, iterations=100, rule="gradient")
+SHORT = dict(objective="perset", lam=0.0, path_steps=2, rule="gradient")
 
 #: Named DMBP settings (options passed to :class:`DMBP`); "default" is the shipped one.
 VARIANTS: dict[str, dict] = {
@@ -64,16 +64,19 @@ VARIANTS: dict[str, dict] = {
     "path 2, map 32": dict(SHORT, map_path_steps=32),
     "path 4, map 32": dict(SHORT, path_steps=4, map_path_steps=32),
     "IG-style midpoint 32 (0 it)": dict(SHORT, iterations=0, map_path_steps=32),
-    "positive only": dict(negative=False),
+    "gradient rule (previous default)": dict(SHORT),
+    "positive only": dict(SHORT, negative=False),
+    "lrp-gamma rule, positive only": dict(rule="lrp-gamma", negative=False),
+    "lrp-gamma rule, gradient negative set": dict(rule="lrp-gamma", negative_rule="gradient"),
     "lrp-gamma rule": dict(rule="lrp-gamma"),
     "lrp-gamma rule, no path": dict(rule="lrp-gamma", path_steps=1),
     "lrp-gamma rule, no path, 0 it": dict(rule="lrp-gamma", path_steps=1, iterations=0),
     "no path, 3 it, lr .25": dict(SHORT, path_steps=1, lr=0.25, iterations=3),
     "r1 objective, path 2, 3 it, lr .25": dict(SHORT, objective="r1", lr=0.25, iterations=3),
-    "alpha 0 (no purity term)": dict(alpha=0.0),
-    "alpha 3": dict(alpha=3.0),
+    "alpha 0 (no purity term)": dict(SHORT, alpha=0.0),
+    "alpha 3": dict(SHORT, alpha=3.0),
     "threeway, path 2, 3 it, lr .25": dict(SHORT, objective="threeway", lr=0.25, iterations=3),
-    "bf16 linear passes": dict(precision="bf16"),
+    "bf16 linear passes": dict(SHORT, precision="bf16"),
 }
 
 

@@ -13,7 +13,7 @@ import torch
 
 from dmbp_onnx.methods.dmbp import auto_lr
 from dmbp_onnx.methods.dmbp.optimiser import Adam
-from dmbp_onnx.methods.dmbp.objectives import BoxMasks, PlainStats, ThreeWayMasks, loss_per_image
+from dmbp_onnx.methods.dmbp.objectives import SEPARABLE, BoxMasks, PlainStats, ThreeWayMasks, loss_per_image, loss_per_set
 from dmbp_onnx.methods.target import resolve_targets
 from dmbp_onnx.twin.masks import hooked, iter_sites
 
@@ -23,7 +23,11 @@ REFERENCE_OPTIONS = ("iterations", "lr", "objective", "alpha", "lam", "beta", "l
 
 
 def reference_options(method) -> dict:
-    """The options of a DMBP instance that :func:`reference_dmbp` takes."""
+    """The options of a DMBP instance that :func:`reference_dmbp` takes; the instance must use the rule
+    the loop implements, the plain gradient, on both mask sets (ValueError otherwise)."""
+    rules = {method.options.get("rule", "gradient"), method.options.get("negative_rule", "gradient")}
+    if rules != {"gradient"}:
+        raise ValueError(f"the reference loop implements rule='gradient', not {sorted(rules)}")
     return {k: method.options[k] for k in REFERENCE_OPTIONS}
 
 
@@ -114,17 +118,36 @@ def reference_dmbp(
     a = pixels((wm * x).flatten(0, 1))
     loss = loss_per_image(objective, a[:n], a[n:], masks, stats, alpha, lam, beta, lam_neg).detach()
     iterates.append((loss, wm, {k: m.detach() for k, m in masks.items()}))
-    # the returned iterate is each image's lowest-loss one among those whose maps have not collapsed
-    # (the first on ties; the first iterate is always eligible)
-    def collapsed(wm):
-        return (wm * x).abs().flatten(2).sum(2).sum(0) < 0.01 * stats.total
+    # The returned iterate is the lowest-loss one among those whose maps have not collapsed (the
+    # first on ties; the first iterate is always eligible): per (set, image) for the objectives that
+    # are sums of per-set terms, where a set's map must also keep 1 % of the per-pixel mass unless the
+    # plain map has under 10 % of its mass of that sign; else per image.
+    per_set = objective in SEPARABLE
 
-    losses = torch.stack([it[0] for it in iterates])
-    dead = torch.stack([collapsed(it[1]) for it in iterates])
+    def dead_of(wm):
+        together = (wm * x).abs().flatten(2).sum(2).sum(0) < 0.01 * stats.total
+        if not per_set:
+            return together[None]
+        mass = torch.stack([pixels(wm[s] * x).abs().sum(1) for s in range(2)])
+        plain = torch.stack([stats.positive_mass, stats.negative_mass])
+        keep = (mass / mass.sum(0).clamp_min(1e-30) >= 0.01) | (plain < 0.1 * plain.sum(0))
+        return together[None] | ~keep
+
+    def losses_of(loss, wm, masks):
+        if not per_set:
+            return loss[None]
+        a = pixels((wm * x).flatten(0, 1))
+        return loss_per_set(objective, a[:n], a[n:], masks, stats, alpha, lam, lam_neg)
+
+    losses = torch.stack([losses_of(*it) for it in iterates])  # (iterate, g, n)
+    dead = torch.stack([dead_of(it[1]) for it in iterates])
     dead[0] = False
-    chosen = losses.masked_fill(dead, float("inf")).argmin(0)
-    wm = torch.stack([iterates[int(chosen[i])][1][:, i] for i in range(n)], dim=1)
-    masks = {k: torch.stack([iterates[int(chosen[i])][2][k][:, i] for i in range(n)], dim=1) for k in masks}
+    chosen = losses.masked_fill(dead, float("inf")).argmin(0).expand(2, n)  # (set, image)
+    wm = torch.stack([torch.stack([iterates[int(chosen[s, i])][1][s, i] for i in range(n)]) for s in range(2)])
+    masks = {
+        k: torch.stack([torch.stack([iterates[int(chosen[s, i])][2][k][s, i] for i in range(n)]) for s in range(2)])
+        for k in masks
+    }
     return {
         "w_pos": wm[0],
         "w_neg": wm[1],

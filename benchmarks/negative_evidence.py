@@ -100,7 +100,7 @@ SCORES = {
 }
 BASELINES = ("gradxinput", "ig")
 
-_R1 = {"objective": "r1", "iterations": 100, "lr": 0.05, "path_steps": 1}
+_R1 = {"objective": "r1", "iterations": 100, "lr": 0.05, "path_steps": 1, "rule": "gradient"}
 #: Named DMBP settings for comparison, passed as ``DMBP(twin, seed=0, **options)``. Apart from
 #: "default" they are spelled out in full, so they stay fixed while DMBP's defaults change.
 VARIANTS: dict[str, dict] = {
@@ -109,6 +109,9 @@ VARIANTS: dict[str, dict] = {
     "r1-lam0": dict(_R1, lam=0.0),
     "perset-path8": dict(_R1, objective="perset", path_steps=8, lam=0.3, lam_neg=0.15),
     "threeway": dict(_R1, objective="threeway", lr=0.1),
+    "gradient-rule": {"rule": "gradient"},
+    "lrp-gamma": {"rule": "lrp-gamma"},
+    "lrp-gamma-gradient-negative": {"rule": "lrp-gamma", "negative_rule": "gradient"},
 }
 
 

@@ -1,5 +1,10 @@
 """A short DMBP run whose invariants must hold on any eligible model.
 
+The invariants are those of DMBP's own mapping, the input gradient (``rule="gradient"``): they
+check the twin's masked mapping against plain autograd. DMBP's default rule (LRP's Gamma rule,
+not a gradient) is then run too and must give finite maps with a positive map summing to more
+than 0 and more than the negative map.
+
 * With every mask at 1 (zero iterations) both masked mappings equal the plain input
   gradient, and so does the unmasked mapping DMBP reports (``extras["gradient"]``).
 * The twin's forward output is bit-for-bit the same after DMBP as before.
@@ -33,6 +38,16 @@ def _finite(tensor: torch.Tensor) -> bool:
     return bool(torch.isfinite(tensor).all())
 
 
+def _sums(result) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per image, the sums of the positive and of the negative map."""
+    return result.positive.flatten(1).sum(1), result.negative.flatten(1).sum(1)
+
+
+def _not_positive(positive: torch.Tensor, negative: torch.Tensor) -> list[int]:
+    """Images whose positive map does not sum to more than 0 and than the negative map."""
+    return [i for i in range(len(positive)) if not (positive[i] > 0 and positive[i] > negative[i])]
+
+
 def dmbp_smoke(twin, x: np.ndarray, iterations: int, seed: int) -> tuple[list[str], dict]:
     """Run DMBP for ``iterations`` steps on ``x`` and check its invariants.
 
@@ -64,7 +79,7 @@ def dmbp_smoke(twin, x: np.ndarray, iterations: int, seed: int) -> tuple[list[st
     from dmbp_onnx.methods.base import pad_batch, static_batch
     from dmbp_onnx.methods.target import target_rule
 
-    method = DMBP(twin, iterations=iterations, seed=seed, device="cpu")
+    method = DMBP(twin, iterations=iterations, seed=seed, device="cpu", rule="gradient")
     batch = method.validate_input(x)
     fixed = static_batch(twin)
     if fixed is not None:  # the twin and the gradients below run the model as is: exactly its batch
@@ -72,7 +87,11 @@ def dmbp_smoke(twin, x: np.ndarray, iterations: int, seed: int) -> tuple[list[st
     with torch.no_grad():
         before = twin(batch).clone()
     result = method.attribute(batch)
-    at_one = DMBP(twin, iterations=0, path_steps=1, seed=seed, device="cpu").attribute(batch, result.target)
+    at_one = DMBP(twin, iterations=0, path_steps=1, seed=seed, device="cpu", rule="gradient").attribute(
+        batch, result.target
+    )
+    default = DMBP(twin, iterations=iterations, seed=seed, device="cpu")
+    default_result = default.attribute(batch, result.target) if default.rule != method.rule else result
     with torch.no_grad():
         after = twin(batch)
     gradient = method.gradient(batch, result.target)[0].detach().cpu()
@@ -88,14 +107,24 @@ def dmbp_smoke(twin, x: np.ndarray, iterations: int, seed: int) -> tuple[list[st
     violations += [f"{label} (max abs difference {diff:.3g})" for label, (ok, diff) in checks.items() if not ok]
     if not torch.equal(before, after):
         violations.append("the twin's output changed after DMBP")
-    positive = result.positive.flatten(1).sum(1)
-    negative = result.negative.flatten(1).sum(1)
-    bad = [i for i in range(batch.shape[0]) if not (positive[i] > 0 and positive[i] > negative[i])]
+    positive, negative = _sums(result)
+    bad = _not_positive(positive, negative)
     if bad:
         violations.append(
             f"the positive map does not sum to more than 0 and than the negative map for image(s) {bad} "
             f"after {iterations} iterations (masks move by about {method.lr} per step)"
         )
+    default_positive, default_negative = _sums(default_result)
+    bad = _not_positive(default_positive, default_negative)
+    if bad:
+        violations.append(
+            f"with the default rule ({default.rule}), the positive map does not sum to more than 0 and than "
+            f"the negative map for image(s) {bad}"
+        )
+    violations += [
+        f"non-finite values in the {name} map with the default rule ({default.rule})"
+        for name in ("positive", "negative") if not _finite(getattr(default_result, name))
+    ]  # fmt: skip
     history = result.extras["loss_history"]
     maps = {"signed": result.signed, "positive": result.positive, "negative": result.negative, "loss": history}
     violations += [f"non-finite values in the {name} map" for name, t in maps.items() if not _finite(t)]
@@ -108,6 +137,9 @@ def dmbp_smoke(twin, x: np.ndarray, iterations: int, seed: int) -> tuple[list[st
         "target_rule": target_rule(before),
         "positive_sum": positive.tolist(),
         "negative_sum": negative.tolist(),
+        "default_rule": default.rule,
+        "default_positive_sum": default_positive.tolist(),
+        "default_negative_sum": default_negative.tolist(),
         "gradient_max_abs_difference": {label: diff for label, (_, diff) in checks.items()},
         "loss_first": history[0].tolist() if len(history) else None,
         "loss_last": history[-1].tolist() if len(history) else None,

@@ -121,7 +121,7 @@ def test_optimisation_invariants(net, images):
 def test_fast_path_equals_reference_loop(net, images):
     _, twin = net
     for objective in ("r1", "r2", "threeway"):
-        method = DMBP(twin, iterations=ITER, objective=objective, lam=0.01, lr=0.25, device="cpu")
+        method = DMBP(twin, iterations=ITER, objective=objective, lam=0.01, lr=0.25, device="cpu", rule="gradient")
         fast = method.attribute(images[:2])
         ref = reference_dmbp(twin, images[:2], **reference_options(method))
         ex = fast.extras
@@ -138,7 +138,7 @@ def test_path_fast_path_equals_reference_loop(net, images, objective):
     """Masks shared along the path: the fast path's per-point mask gradients summed equal autograd's."""
     _, twin = net
     options = dict(iterations=ITER, objective=objective, lam=0.3, lam_neg=0.1, path_steps=3, lr=0.25)
-    fast = DMBP(twin, device="cpu", **options).attribute(images[:2])
+    fast = DMBP(twin, device="cpu", rule="gradient", **options).attribute(images[:2])
     ref = reference_dmbp(twin, images[:2], **options)
     ex = fast.extras
     torch.testing.assert_close(ex["loss_history"], ref["loss_history"], rtol=1e-5, atol=1e-6)
@@ -150,7 +150,7 @@ def test_path_starts_at_integrated_gradients(net, images):
     """At 0 iterations the path variant's mappings are the midpoint-rule IG mapping of x."""
     _, twin = net
     k = 4
-    result = DMBP(twin, iterations=0, path_steps=k, device="cpu").attribute(images)
+    result = DMBP(twin, iterations=0, path_steps=k, device="cpu", rule="gradient").attribute(images)
     target = twin(images).argmax(1)
     total = torch.zeros_like(images)
     for i in range(k):
@@ -166,7 +166,7 @@ def test_map_path_takes_the_learned_masks_to_a_finer_path(net, images, iteration
     """Masks learned on 2 points, maps on 6: at 0 iterations the 6-point midpoint IG mapping; after
     learning, each map is the mean over the 6 points of W_m for the masks returned."""
     _, twin = net
-    result = DMBP(twin, iterations=iterations, path_steps=2, map_path_steps=6, device="cpu").attribute(images)
+    result = DMBP(twin, iterations=iterations, path_steps=2, map_path_steps=6, device="cpu", rule="gradient").attribute(images)
     target = twin(images).argmax(1).tolist()
     plain, positive, negative = (torch.zeros_like(images) for _ in range(3))
     for i in range(6):
@@ -256,7 +256,7 @@ def test_fast_path_equals_reference_on_a_residual_net():
         model.body[1].running_var.uniform_(0.5, 2.0)
     twin = dmbp_onnx.load(export(model, (3, 12, 12)))
     x = torch.randn(2, 3, 12, 12)
-    method = DMBP(twin, iterations=ITER, device="cpu")  # default objective and weights
+    method = DMBP(twin, iterations=ITER, device="cpu", rule="gradient")  # default objective and weights
     fast = method.attribute(x)
     ref = reference_dmbp(twin, x, **reference_options(method))
     torch.testing.assert_close(fast.extras["loss_history"], ref["loss_history"], rtol=1e-5, atol=1e-6)
@@ -374,7 +374,7 @@ def test_fast_path_equals_reference_on_a_map_output_masked_at_the_output():
     twin = dmbp_onnx.load(export(model, (3, 10, 10)))
     x = torch.randn(2, 3, 10, 10, generator=torch.Generator().manual_seed(1))
     target = BoxTarget(0, (2, 2, 8, 8))
-    method = DMBP(twin, iterations=5, lr=0.25, device="cpu")
+    method = DMBP(twin, iterations=5, lr=0.25, device="cpu", rule="gradient")
     fast = method.attribute(x, target=target)
     ref = reference_dmbp(twin, x, target=target, **reference_options(method))
     torch.testing.assert_close(fast.extras["loss_history"], ref["loss_history"], rtol=1e-5, atol=1e-6)

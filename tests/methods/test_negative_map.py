@@ -24,8 +24,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "models" / "demo"))
 from shapes import test_split  # noqa: E402
 
 
-def assert_negative_map_where_evidence(twin, x: torch.Tensor) -> None:
-    result = DMBP(twin, device="cpu").attribute(x)
+#: DMBP's default rule, and the gradient rule (the paper's mapping).
+RULES = [{}, {"rule": "gradient"}]
+
+
+def assert_negative_map_where_evidence(twin, x: torch.Tensor, options: dict) -> None:
+    result = DMBP(twin, device="cpu", **options).attribute(x)
     plain = GradientXInput(twin, device="cpu").attribute(x, target=result.target)
     plain_share = signed_negative_share(plain.pixel_map())
     share = negative_share(result.pixel_map("positive"), result.pixel_map("negative"))
@@ -35,18 +39,20 @@ def assert_negative_map_where_evidence(twin, x: torch.Tensor) -> None:
     assert not result.extras["magnitudes"]["collapsed"].any()
 
 
+@pytest.mark.parametrize("options", RULES, ids=["default", "gradient"])
 @pytest.mark.parametrize("name", CNN_FIXTURES)
-def test_foreign_fixture(name):
+def test_foreign_fixture(name, options):
     twin = dmbp_onnx.load(FOREIGN / f"{name}.onnx")
     x = torch.from_numpy(np.load(FOREIGN / f"{name}.npz")["input"].astype(np.float32))
-    assert_negative_map_where_evidence(twin, x)
+    assert_negative_map_where_evidence(twin, x, options)
 
 
-def test_demo_model_on_held_out_images():
+@pytest.mark.parametrize("options", RULES, ids=["default", "gradient"])
+def test_demo_model_on_held_out_images(options):
     from dmbp_onnx.preprocess import PreprocessConfig
 
     twin = dmbp_onnx.load(DEMO)
     config = PreprocessConfig.from_model(twin.model)
     images, _, _ = test_split(16)
     x = torch.from_numpy(np.concatenate([config.normalise(i.astype(np.float32)) for i in images]))
-    assert_negative_map_where_evidence(twin, x)
+    assert_negative_map_where_evidence(twin, x, options)

