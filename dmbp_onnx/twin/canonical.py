@@ -77,7 +77,10 @@ def canonicalize(twin, example: torch.Tensor) -> CanonicalModule:
     CanonicalModule
         The copy and what was folded or kept.
     """
-    module = copy.deepcopy(twin.module)
+    # The copy shares the twin's parameter and buffer tensors (never written in place here): a
+    # layer that folding changes gets new tensors, every other layer costs no memory.
+    tensors = [*twin.module.parameters(), *twin.module.buffers()]
+    module = copy.deepcopy(twin.module, memo={id(t): t for t in tensors})
     with torch.no_grad():
         ShapeProp(module).propagate(example)
     ranks = {node.name: len(node.meta["tensor_meta"].shape) for node in module.graph.nodes
@@ -203,9 +206,12 @@ def _channel_axis(core: nn.Module, rank: int) -> int | None:
 
 
 def _set(core: nn.Module, weight: torch.Tensor, bias: torch.Tensor) -> None:
-    """Give ``core`` a new weight and bias (computed in float64) in its own dtype."""
+    """Give ``core`` a new weight and bias (computed in float64) in its own dtype; a weight equal to
+    the current one (a bias folded alone) keeps the current tensor, which may be the twin's."""
     dtype = core.weight.dtype
-    core.weight = nn.Parameter(weight.to(dtype).contiguous(), requires_grad=False)
+    weight = weight.to(dtype)
+    if not torch.equal(weight, core.weight):
+        core.weight = nn.Parameter(weight.contiguous(), requires_grad=False)
     core.bias = nn.Parameter(bias.to(dtype).contiguous(), requires_grad=False)
 
 

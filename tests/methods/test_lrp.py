@@ -104,6 +104,19 @@ def test_canonical_form_makes_lrp_epsilon_equal_gradient_times_input(zennit, nam
     assert _relative_error(zennit, twin.module, twin, x, 3) > 0.1  # the rules miss the separate bias adds
 
 
+def test_the_twin_is_untouched(zennit, net, images):
+    """The canonical copy shares the twin's unfolded tensors: zennit's rules and DMBP's LRP rule must
+    leave them as they were."""
+    from dmbp_onnx.methods import DMBP
+
+    _, twin = net
+    state = {k: v.clone() for k, v in twin.module.state_dict().items()}
+    for composite in ("epsilon_gamma_box", "epsilon_plus_flat"):
+        LRP(twin, composite=composite, device="cpu").attribute(images)
+    DMBP(twin, rule="lrp-gamma", device="cpu").attribute(images)
+    assert all(torch.equal(state[k], v) for k, v in twin.module.state_dict().items())
+
+
 def test_invalid_options(zennit, net):
     with pytest.raises(InputError, match="composite"):
         LRP(net[1], composite="alpha_beta")

@@ -162,6 +162,12 @@ def test_twin_is_untouched() -> None:
     assert all(torch.equal(state[k], v) for k, v in twin.module.state_dict().items())
     with torch.no_grad():
         torch.testing.assert_close(canonical.module(x), model(x))
+    # layers that no fold changed share the twin's tensors (no second copy of the weights); the
+    # conv the BatchNorm was folded into has its own
+    shared = {t.data_ptr() for t in twin.module.parameters()}
+    kept = [name for name, t in canonical.module.named_parameters() if t.data_ptr() in shared]
+    assert len(kept) == len(list(canonical.module.parameters())) - 2, kept
+    assert not any("_3_conv" in name for name in kept)
 
 
 @pytest.mark.slow
