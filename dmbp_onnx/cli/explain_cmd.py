@@ -12,6 +12,7 @@ from pathlib import Path
 
 from dmbp_onnx.jobs.command import add_arguments as add_job_arguments
 from dmbp_onnx.jobs.command import run_dataset, wants_job
+from dmbp_onnx.options import DMBP_RULES
 
 #: CLI method names (``dmbp_onnx.methods.METHODS``, kept here so ``--help`` needs no torch) and ``all``.
 METHOD_NAMES = ("dmbp", "gradient", "gradxinput", "ig", "smoothgrad", "guidedbp", "gradcam", "lrp")
@@ -53,6 +54,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="attribution method; 'all' runs every method (lrp when zennit is installed) "
                    "and adds a comparison sheet")
     p.add_argument("--iterations", type=int, default=None, help="DMBP iterations (default: DMBP's, 3)")
+    p.add_argument("--rule", choices=DMBP_RULES, default=None,
+                   help="the backward mapping DMBP's masks act on: lrp-gamma (default; LRP's Gamma rule) or "
+                   "gradient (the paper's mapping, the input gradient; see docs/method.md)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                    help="auto = CUDA when available (default)")
     p.add_argument("--batch-size", type=int, default=8, help="images per batch (default 8)")
@@ -97,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
         box=tuple(args.box) if args.box else None,
         methods=methods,
         iterations=args.iterations,
+        rule=args.rule,
         device=args.device,
         batch_size=args.batch_size,
         out=Path(args.out),

@@ -22,4 +22,6 @@ def _build_method(name: str, twin, request: ExplainRequest, device: torch.device
         kwargs["progress"] = request.progress
         if request.iterations is not None:
             kwargs["iterations"] = request.iterations
+        if request.rule is not None:
+            kwargs["rule"] = request.rule
     return METHODS[name](twin, **kwargs)

@@ -8,6 +8,7 @@ from typing import Sequence
 
 from dmbp_onnx.errors import InputError
 from dmbp_onnx.explain.inputs import IMAGE_SUFFIXES
+from dmbp_onnx.options import DMBP_RULES
 
 
 @dataclass
@@ -35,6 +36,8 @@ class ExplainRequest:
         Method CLI names (:data:`dmbp_onnx.methods.METHODS`).
     iterations : int or None
         DMBP iterations (``None``: the method's default).
+    rule : str or None
+        DMBP's backward rule, ``"lrp-gamma"`` or ``"gradient"`` (``None``: the method's default).
     device : str
         ``"auto"``, ``"cpu"`` or ``"cuda"``.
     batch_size : int
@@ -60,6 +63,7 @@ class ExplainRequest:
     box: tuple[int, int, int, int] | None = None
     methods: list[str] = field(default_factory=lambda: ["dmbp"])
     iterations: int | None = None
+    rule: str | None = None
     device: str = "auto"
     batch_size: int = 8
     out: Path = Path("dmbp_out")
@@ -82,11 +86,15 @@ def _check_request(request: ExplainRequest) -> None:
         raise InputError("give either images or --input-npy, not both")
     if request.model is None and (request.images or request.input_npy is not None):
         raise InputError("inputs were given without a model")
-    check_run_options(request.batch_size, request.iterations, request.methods)
+    check_run_options(request.batch_size, request.iterations, request.methods, request.rule)
 
 
-def check_run_options(batch_size: int, iterations: int | None, methods) -> None:
+def check_run_options(batch_size: int, iterations: int | None, methods, rule: str | None = None) -> None:
     """The options every explain run shares (one image or a dataset job): typed errors for bad ones."""
+    if rule is not None and rule not in DMBP_RULES:
+        raise InputError(f"unknown DMBP rule {rule!r}; choose one of {', '.join(DMBP_RULES)}")
+    if rule is not None and "dmbp" not in methods:
+        raise InputError("--rule applies to DMBP, which is not among the chosen methods")
     if batch_size < 1:
         raise InputError(f"--batch-size must be at least 1, got {batch_size}")
     if iterations is not None and iterations < 0:

@@ -10,7 +10,7 @@ from typing import Any
 
 
 #: Bumped when the arrays written per image change meaning, so older outputs are not reused.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _CHUNK = 2**20
 
 
@@ -28,6 +28,8 @@ class JobSpec:
         Method CLI names.
     iterations : int or None
         DMBP iterations (``None``: the method's default).
+    rule : str or None
+        DMBP's backward rule (``None``: the method's default).
     target : str
         ``auto``, a class index or name; a manifest's per-image target overrides it.
     box : tuple of int or None
@@ -53,6 +55,7 @@ class JobSpec:
     out: str
     methods: tuple[str, ...] = ("dmbp",)
     iterations: int | None = None
+    rule: str | None = None
     target: str = "auto"
     box: tuple[int, int, int, int] | None = None
     batch_size: int = 8
@@ -66,11 +69,12 @@ class JobSpec:
     def __post_init__(self) -> None:
         from dmbp_onnx.explain.request import check_run_options
 
-        check_run_options(self.batch_size, self.iterations, self.methods)
+        check_run_options(self.batch_size, self.iterations, self.methods, self.rule)
 
     def settings(self) -> dict[str, Any]:
         """What decides the maps (not where or how fast they are computed): part of every key."""
         return {"format": FORMAT_VERSION, "methods": list(self.methods), "iterations": self.iterations,
+                "rule": self.rule,
                 "box": None if self.box is None else list(self.box), "output": self.output, "display": self.display,
                 "figures": self.figures, "preprocess": {k: v for k, v in sorted(self.preprocess.items())}}
 

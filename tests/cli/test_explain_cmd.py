@@ -55,6 +55,24 @@ def test_method_names_are_the_registered_methods():
     assert list(METHOD_NAMES) == list(METHODS)
 
 
+def test_rule_names_are_dmbps_rules():
+    from dmbp_onnx.methods.dmbp.method import RULES
+    from dmbp_onnx.options import DMBP_RULES
+
+    assert list(DMBP_RULES) == list(RULES)
+    import inspect
+
+    assert inspect.signature(METHODS["dmbp"]).parameters["rule"].default == DMBP_RULES[0]
+
+
+def test_rule_option_reaches_dmbp(tmp_path):
+    assert _explain("--rule", "gradient", "--out", tmp_path / "g") == 0
+    assert _report(tmp_path / "g")["hyperparameters"]["dmbp"]["rule"] == "gradient"
+    assert _explain("--out", tmp_path / "d") == 0
+    assert _report(tmp_path / "d")["hyperparameters"]["dmbp"]["rule"] == "lrp-gamma"
+    assert main(["explain", "--rule", "gradient", "--method", "ig", "--out", str(tmp_path / "i")]) == 2
+
+
 def test_default_run_from_any_cwd_writes_png_npz_json(tmp_path):
     entry = "import sys; from dmbp_onnx.cli import main; sys.exit(main(['explain', '--iterations', '5']))"
     done = subprocess.run([sys.executable, "-c", entry], cwd=tmp_path, capture_output=True, text=True,

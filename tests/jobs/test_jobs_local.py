@@ -199,3 +199,15 @@ def test_output_selects_the_explained_output_of_a_multi_output_model(images, tmp
         scores[output] = [r["score"] for r in rows]
         assert rows[0]["target"] in ((0, 1) if output is None else (0, 1, 2, 3))
     assert shapes[None] == shapes["box"] == (3, 24, 24) and scores[None] != scores["box"]
+
+
+def test_the_dmbp_rule_is_part_of_the_settings(tmp_path):
+    """Maps under another rule are other maps: the rule is in every image's key; a bad rule is refused."""
+    spec = make_spec(tmp_path, methods=("dmbp",))
+    other = dataclasses.replace(spec, rule="gradient")
+    assert spec.settings()["rule"] is None and other.settings()["rule"] == "gradient"
+    assert spec.settings() != other.settings()
+    with pytest.raises(InputError, match="unknown DMBP rule"):
+        dataclasses.replace(spec, rule="epsilon")
+    with pytest.raises(InputError, match="applies to DMBP"):
+        make_spec(tmp_path, rule="gradient")

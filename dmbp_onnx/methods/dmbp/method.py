@@ -61,7 +61,7 @@ def auto_lr(depth: int) -> float:
 #: ``precision`` option -> dtype of the two linear passes (masks, loss and the forward pass stay fp32).
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 #: ``rule`` option -> the masked mapping's composite (None: the plain gradient's rules).
-RULES = {"gradient": None, "lrp-gamma": LRP_GAMMA}
+RULES = {"lrp-gamma": LRP_GAMMA, "gradient": None}  # keys: dmbp_onnx.options.DMBP_RULES
 
 
 class DMBP(Method):
