@@ -16,8 +16,9 @@ input, i.e. the dataset's mean colour ("fill", the reference of Gradient x Input
 Gradients). Requiring both keeps the ground truth independent of which reference one prefers.
 Candidates are read in order until ``--images`` are kept, so a smaller run is a prefix of a larger.
 
-Negative maps. DMBP: ``attribution.negative`` summed over channels. Gradient x Input and Integrated
-Gradients (32 steps, baseline 0): their negative parts ``min(signed, 0)`` summed over channels.
+Negative maps. DMBP: ``attribution.negative`` summed over channels. Gradient x Input, Integrated
+Gradients (32 steps, baseline 0) and, where zennit is installed, LRP EpsilonGammaBox: their negative
+parts ``min(signed, 0)`` summed over channels.
 The *mass* of a map is its absolute value.
 
 Scores, per image (an all-zero map scores 0 on each of the first four):
@@ -51,6 +52,7 @@ Run: ``python benchmarks/negative_evidence.py [--quick] [--images N] [--out PATH
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import platform
 import sys
@@ -68,7 +70,7 @@ sys.path.insert(0, str(ROOT))
 import dmbp_onnx  # noqa: E402
 from dmbp_onnx import metrics  # noqa: E402
 from dmbp_onnx.errors import InputError  # noqa: E402
-from dmbp_onnx.methods import DMBP, Attribution, GradientXInput, IntegratedGradients  # noqa: E402
+from dmbp_onnx.methods import LRP, DMBP, Attribution, GradientXInput, IntegratedGradients  # noqa: E402
 from dmbp_onnx.preprocess import PreprocessConfig  # noqa: E402
 from models.demo.shapes import CLASS_NAMES, TEST_SEED, make_example  # noqa: E402
 
@@ -98,7 +100,8 @@ SCORES = {
     "empty": "empty",
     "wrong_sign": "wrong sign",
 }
-BASELINES = ("gradxinput", "ig")
+#: Baselines whose negative parts are compared; LRP EpsilonGammaBox (zennit) where zennit is installed.
+BASELINES = ("gradxinput", "ig") + (("lrp_gammabox",) if importlib.util.find_spec("zennit") else ())
 
 _R1 = {"objective": "r1", "iterations": 100, "lr": 0.05, "path_steps": 1, "rule": "gradient"}
 #: Named DMBP settings for comparison, passed as ``DMBP(twin, seed=0, **options)``. Apart from
@@ -373,7 +376,10 @@ def uniform_scores(data: Dataset) -> dict[str, np.ndarray]:
 
 def baselines(twin) -> dict[str, object]:
     """The compared baselines: name -> method."""
-    return {"gradxinput": GradientXInput(twin), "ig": IntegratedGradients(twin, steps=IG_STEPS)}
+    found = {"gradxinput": GradientXInput(twin), "ig": IntegratedGradients(twin, steps=IG_STEPS)}
+    if "lrp_gammabox" in BASELINES:
+        found["lrp_gammabox"] = LRP(twin, composite="epsilon_gamma_box")
+    return found
 
 
 def dmbp_settings(names: list[str], custom: dict | None) -> dict[str, dict]:
