@@ -33,6 +33,7 @@ import numpy as np
 import onnx
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from dmbp_onnx.arrays import read_npy
 from dmbp_onnx.errors import InputError
 from dmbp_onnx.graph.specs import declared_inputs
 
@@ -255,13 +256,8 @@ def load_npy(path: str | Path, declared_shape: Sequence[int | str | None]) -> np
         Missing/unreadable file, non-numeric or non-finite data, or a shape that does not fit.
     """
     path = Path(path)
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise InputError(f"input file not found: {path}") from None
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read {path} as a .npy array: {exc}") from None
-    if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "fiu":
+    arr = read_npy(path)
+    if arr.dtype.kind not in "fiu":
         raise InputError(f"{path}: expected a real-valued numeric array, got dtype {getattr(arr, 'dtype', '?')}")
     shape = _dims(declared_shape) or []
     if arr.ndim == len(shape) - 1:

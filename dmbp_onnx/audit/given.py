@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dmbp_onnx.arrays import read_npy
 from dmbp_onnx.errors import InputError
 
 
@@ -31,17 +32,6 @@ class GivenArrays:
     input: np.ndarray
     expected: np.ndarray | None
     source: str
-
-
-def _load_npy(path: Path) -> np.ndarray:
-    try:
-        value = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
-        raise InputError(f"cannot read '{path.name}' as a .npy array: {exc}") from None
-    if not isinstance(value, np.ndarray):
-        value.close()
-        raise InputError(f"'{path.name}' is an .npz archive, not a .npy array")
-    return value
 
 
 def _load_npz(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
@@ -72,9 +62,9 @@ def find_given(model_path: Path) -> GivenArrays | None:
     npy_out = stem.with_name(stem.name + ".expected.npy")
     npz = stem.with_name(stem.name + ".npz")
     if npy_in.is_file():
-        expected = _load_npy(npy_out) if npy_out.is_file() else None
+        expected = read_npy(npy_out) if npy_out.is_file() else None
         source = npy_in.name + (f" + {npy_out.name}" if expected is not None else "")
-        return GivenArrays(_load_npy(npy_in), expected, source)
+        return GivenArrays(read_npy(npy_in), expected, source)
     if npy_out.is_file():
         raise InputError(f"'{npy_out.name}' is there but '{npy_in.name}' is missing")
     if npz.is_file():

@@ -8,11 +8,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
-
+from dmbp_onnx.arrays import read_npy
 from dmbp_onnx.errors import InputError
 from dmbp_onnx.jsonio import dumps
-from dmbp_onnx.runtime import DEVICES
+from dmbp_onnx.device import DEVICES  # not dmbp_onnx.runtime: building the parser must not import onnx
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -69,29 +68,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
     parser.set_defaults(run=run)
     return parser
-
-
-def load_npy(path: str) -> np.ndarray:
-    """Read one array from a ``.npy`` file.
-
-    Raises
-    ------
-    InputError
-        When the file is missing, not a ``.npy`` array, or an ``.npz`` archive.
-    """
-    try:
-        with open(path, "rb") as handle:
-            magic = handle.read(6)
-        if magic != np.lib.format.MAGIC_PREFIX and not magic.startswith(b"PK"):
-            raise InputError(f"'{path}' is not a .npy file (no NumPy header)")
-        value = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"cannot read '{path}' as a .npy array: {reason}") from None
-    if not isinstance(value, np.ndarray):
-        value.close()
-        raise InputError(f"'{path}' is an .npz archive: save one array per file with numpy.save")
-    return value
 
 
 def parse_shapes(texts: list[str]) -> dict[str, list[int]]:
@@ -156,11 +132,11 @@ def run(args: argparse.Namespace) -> int:
     from dmbp_onnx.twin.twin import load
     from dmbp_onnx.validate import validate
 
-    inputs = [load_npy(p) for p in args.inputs] if args.inputs else None
+    inputs = [read_npy(p) for p in args.inputs] if args.inputs else None
     shapes = parse_shapes(args.shapes or [])
     if inputs is not None and shapes:
         raise InputError("--shape sets the shape of random inputs; it cannot be combined with --input")
-    expected = [load_npy(p) for p in args.expected] if args.expected else None
+    expected = [read_npy(p) for p in args.expected] if args.expected else None
     twin = load(args.model, output=args.output)
     report = validate(
         twin,
