@@ -108,19 +108,18 @@ def dmbp_smoke(twin, x: np.ndarray, iterations: int, seed: int) -> tuple[list[st
     if not torch.equal(before, after):
         violations.append("the twin's output changed after DMBP")
     positive, negative = _sums(result)
-    bad = _not_positive(positive, negative)
-    if bad:
-        violations.append(
-            f"the positive map does not sum to more than 0 and than the negative map for image(s) {bad} "
-            f"after {iterations} iterations (masks move by about {method.lr} per step)"
-        )
     default_positive, default_negative = _sums(default_result)
-    bad = _not_positive(default_positive, default_negative)
-    if bad:
-        violations.append(
-            f"with the default rule ({default.rule}), the positive map does not sum to more than 0 and than "
-            f"the negative map for image(s) {bad}"
-        )
+    sides = (
+        (positive, negative, "", f" after {iterations} iterations (masks move by about {method.lr} per step)"),
+        (default_positive, default_negative, f"with the default rule ({default.rule}), ", ""),
+    )
+    for pos, neg, before_text, after_text in sides:
+        bad = _not_positive(pos, neg)
+        if bad:
+            violations.append(
+                f"{before_text}the positive map does not sum to more than 0 and than the negative map "
+                f"for image(s) {bad}{after_text}"
+            )
     violations += [
         f"non-finite values in the {name} map with the default rule ({default.rule})"
         for name in ("positive", "negative") if not _finite(getattr(default_result, name))
