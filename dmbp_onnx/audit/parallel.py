@@ -1,13 +1,15 @@
 """Audit models in parallel: a pool of local workers (``--jobs N``) or Ray tasks (``--ray``).
 
-Each model still runs in its own worker process under its time budget
-(:class:`~dmbp_onnx.audit.runner.Runner`); only the scheduling changes. Results come back in
-the models' order and ``on_model`` sees them in that order too, so the printed lines and the
-JSON/JUnit reports are those of a sequential run (timings aside).
+Each model still runs in a worker process under its time budget
+(:class:`~dmbp_onnx.audit.runner.Runner`); only the scheduling changes: each local worker is
+started once and audits model after model, and the largest files are handed out first. Results
+come back in the models' order and ``on_model`` sees them in that order too, so the printed lines
+and the JSON/JUnit reports are those of a sequential run (timings aside).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +19,27 @@ from typing import Callable, Sequence
 from dmbp_onnx.audit.config import AuditConfig
 from dmbp_onnx.audit.runner import ModelResult, Runner, run_audit
 from dmbp_onnx.errors import InputError
+
+
+def _cores() -> int:
+    """The cores this process may run on (its affinity mask where the platform has one)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def _longest_first(models: list[Path]) -> list[int]:
+    """The models' positions, largest file first (a proxy for the longest audit, so that no long
+    model starts last while the other workers sit idle); missing files count as empty."""
+
+    def size(position: int) -> int:
+        try:
+            return models[position].stat().st_size
+        except OSError:
+            return 0
+
+    return sorted(range(len(models)), key=lambda position: -size(position))
 
 
 class _InOrder:
@@ -42,28 +65,42 @@ def _local(models: list[Path], config: AuditConfig, jobs: int, done: _InOrder) -
 
     def audit(position: int) -> None:
         if not hasattr(local, "runner"):
-            local.runner = Runner(config, threads=max(1, (os.cpu_count() or 1) // jobs))
+            local.runner = Runner(config, threads=max(1, _cores() // jobs))
             with lock:
                 runners.append(local.runner)
         done.put(position, local.runner.audit(models[position]))
 
     try:
         with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="audit") as pool:
-            for future in [pool.submit(audit, k) for k in range(len(models))]:
+            for future in [pool.submit(audit, k) for k in _longest_first(models)]:
                 future.result()
     finally:
         for runner in runners:
             runner.__exit__(None, None, None)
 
 
+_task_runner: tuple[str, Runner] | None = None
+"""The :class:`Runner` of this Ray worker process, kept between tasks, and its settings (JSON)."""
+
+
 def _audit_one(path: str, config: dict) -> ModelResult:
-    """One model in a fresh :class:`Runner` (the body of a Ray task)."""
-    with Runner(AuditConfig(**config)) as runner:
-        return runner.audit(Path(path))
+    """One model (the body of a Ray task), in the :class:`Runner` this Ray worker process keeps.
+
+    Ray reuses its worker processes for later tasks, so the audit worker's imports (seconds: more
+    than most models' checks) are paid once per Ray worker, not once per model. The audit worker
+    exits when this process does (its input closes).
+    """
+    global _task_runner
+    key = json.dumps(config, sort_keys=True, default=str)
+    if _task_runner is None or _task_runner[0] != key:
+        if _task_runner is not None:
+            _task_runner[1].__exit__(None, None, None)
+        _task_runner = (key, Runner(AuditConfig(**config)))
+    return _task_runner[1].audit(Path(path))
 
 
 def _ray(models: list[Path], config: AuditConfig, address: str | None, done: _InOrder) -> None:
-    """One Ray task per model (retried if its process dies), collected as they finish."""
+    """One Ray task per model (retried if its process dies), largest first, collected as they finish."""
     try:
         import ray
     except ImportError:
@@ -71,7 +108,7 @@ def _ray(models: list[Path], config: AuditConfig, address: str | None, done: _In
     if not ray.is_initialized():
         ray.init(address=address or os.environ.get("RAY_ADDRESS"), log_to_driver=False)
     task = ray.remote(num_cpus=1, max_retries=3)(_audit_one)
-    pending = {task.remote(str(path), config.to_dict()): k for k, path in enumerate(models)}
+    pending = {task.remote(str(models[k]), config.to_dict()): k for k in _longest_first(models)}
     while pending:
         ready, _ = ray.wait(list(pending), num_returns=1)
         done.put(pending.pop(ready[0]), ray.get(ready[0]))

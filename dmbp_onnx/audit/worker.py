@@ -6,7 +6,8 @@ infinity across). The parent writes jobs on stdin:
 (anything the libraries print goes to stderr instead): ``{"event": "ready"}`` once
 its imports are done, then per job ``{"event": "start", "check": NAME}`` before each
 check, ``{"event": "result", "check": {...}}`` after it and ``{"event": "done"}``.
-It exits when stdin closes.
+It exits when stdin closes, at once (``os._exit``: tearing down torch and onnxruntime at interpreter
+exit takes longer than many a model's checks, and there is nothing left to save).
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ def _send(channel: IO[str], message: dict) -> None:
 
 def serve(jobs: IO[str], channel: IO[str]) -> None:
     """Run every job read from ``jobs`` and report on ``channel`` until ``jobs`` ends."""
-    import dmbp_onnx.methods  # noqa: F401 - pay for the heavy imports before the first budget starts
+    import onnxruntime  # noqa: F401 - pay for the heavy imports before the first budget starts
+    import dmbp_onnx.methods  # noqa: F401
     from dmbp_onnx.audit.checks import audit_model
     from dmbp_onnx.audit.config import AuditConfig
     from dmbp_onnx.validate import validate  # noqa: F401
@@ -48,6 +50,9 @@ def main() -> None:
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     jobs = open(sys.stdin.fileno(), encoding="utf-8", closefd=False)
     serve(jobs, channel)
+    channel.close()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

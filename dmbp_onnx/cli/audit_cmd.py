@@ -65,7 +65,7 @@ def _config(args: argparse.Namespace):
     from dmbp_onnx.cli.validate_cmd import parse_shapes
 
     base = load_config(args.config) if args.config else AuditConfig()
-    shapes = parse_shapes(args.shapes or [])
+    shapes = parse_shapes(args.shapes) if args.shapes else {}  # parsing imports torch: only when asked
     return base.replace(
         output=args.output,
         shapes={**base.shapes, **shapes} if shapes else None,

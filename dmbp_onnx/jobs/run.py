@@ -144,10 +144,9 @@ def run_job(spec: JobSpec, inputs: Sequence[str | Path], executor: Executor | No
         work = _batches(islice(pending(), limit), spec.batch_size)
         try:
             for rows in (executor or LocalExecutor(spec)).map(work):
-                for row in rows:
-                    if index.append(row):
-                        counts[row["status"]] += 1
-                    bar.update(1)
+                for row, written in zip(rows, index.extend(rows)):
+                    counts[row["status"]] += written
+                bar.update(len(rows))
         finally:
             bar.close()
     return JobSummary(total, counts["ok"], counts["failed"], counts["skipped"],
