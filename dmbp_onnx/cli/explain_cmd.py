@@ -12,10 +12,10 @@ from pathlib import Path
 
 from dmbp_onnx.jobs.command import add_arguments as add_job_arguments
 from dmbp_onnx.jobs.command import run_dataset, wants_job
-from dmbp_onnx.options import DMBP_RULES
+from dmbp_onnx.options import DMBP_RULES, METHOD_CLASSES
 
-#: CLI method names (``dmbp_onnx.methods.METHODS``, kept here so ``--help`` needs no torch) and ``all``.
-METHOD_NAMES = ("dmbp", "gradient", "gradxinput", "ig", "smoothgrad", "guidedbp", "gradcam", "lrp")
+#: CLI method names (the registry's keys, torch-free so that ``--help`` needs no torch) and ``all``.
+METHOD_NAMES = tuple(METHOD_CLASSES)
 METHOD_CHOICES = (*METHOD_NAMES, "all")
 
 EPILOG = """examples:

@@ -8,11 +8,23 @@ from dmbp_onnx.methods.guided import GuidedBackprop
 from dmbp_onnx.methods.lrp import LRP
 from dmbp_onnx.methods.target import BoxTarget, RegionTarget
 
-#: CLI name -> method class.
-METHODS: dict[str, type] = {
-    cls.name: cls
-    for cls in (DMBP, Gradient, GradientXInput, IntegratedGradients, SmoothGrad, GuidedBackprop, GradCAM, LRP)
-}
+def _registered() -> dict[str, type]:
+    """:data:`dmbp_onnx.options.METHOD_CLASSES` with the classes imported."""
+    import importlib
+
+    from dmbp_onnx.options import METHOD_CLASSES
+
+    found = {}
+    for name, path in METHOD_CLASSES.items():
+        module, cls = path.split(":")
+        found[name] = getattr(importlib.import_module(module), cls)
+        if found[name].name != name:
+            raise ImportError(f"{path} is registered as {name!r} but calls itself {found[name].name!r}")
+    return found
+
+
+#: CLI name -> method class (the registry: :data:`dmbp_onnx.options.METHOD_CLASSES`).
+METHODS: dict[str, type] = _registered()
 
 __all__ = [
     "METHODS",

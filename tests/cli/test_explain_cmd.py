@@ -55,16 +55,6 @@ def test_method_names_are_the_registered_methods():
     assert list(METHOD_NAMES) == list(METHODS)
 
 
-def test_rule_names_are_dmbps_rules():
-    from dmbp_onnx.methods.dmbp.method import RULES
-    from dmbp_onnx.options import DMBP_RULES
-
-    assert list(DMBP_RULES) == list(RULES)
-    import inspect
-
-    assert inspect.signature(METHODS["dmbp"]).parameters["rule"].default == DMBP_RULES[0]
-
-
 def test_rule_option_reaches_dmbp(tmp_path):
     assert _explain("--rule", "gradient", "--out", tmp_path / "g") == 0
     assert _report(tmp_path / "g")["hyperparameters"]["dmbp"]["rule"] == "gradient"
