@@ -21,14 +21,6 @@ from dmbp_onnx.audit.runner import ModelResult, Runner, run_audit
 from dmbp_onnx.errors import InputError
 
 
-def _cores() -> int:
-    """The cores this process may run on (its affinity mask where the platform has one)."""
-    try:
-        return len(os.sched_getaffinity(0)) or 1
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
-
-
 def _longest_first(models: list[Path]) -> list[int]:
     """The models' positions, largest file first (a proxy for the longest audit, so that no long
     model starts last while the other workers sit idle); missing files count as empty."""
@@ -65,7 +57,7 @@ def _local(models: list[Path], config: AuditConfig, jobs: int, done: _InOrder) -
 
     def audit(position: int) -> None:
         if not hasattr(local, "runner"):
-            local.runner = Runner(config, threads=max(1, _cores() // jobs))
+            local.runner = Runner(config)  # one torch thread, as in a sequential audit
             with lock:
                 runners.append(local.runner)
         done.put(position, local.runner.audit(models[position]))

@@ -33,6 +33,9 @@ STARTUP_TIMEOUT_S = 300.0
 
 _HASH_CHUNK = 2**20
 
+WORKER_THREADS = 1
+"""torch threads of every audit worker (see :class:`Runner`)."""
+
 
 @dataclass
 class ModelResult:
@@ -221,11 +224,15 @@ class _Worker:
 class Runner:
     """Audits models one by one in a worker process, restarting it when it must be killed.
 
-    ``threads``: torch threads of the worker (default: torch's own choice, all cores); parallel
-    audits give each worker its share of the cores so that they do not oversubscribe them.
+    ``threads``: torch threads of the worker (None: torch's own choice, all cores). The default,
+    :data:`WORKER_THREADS`, is one thread, whatever ``--jobs`` and the machine: a model's figures
+    (float sums) depend on the thread count, and the reports of ``--jobs 1``, ``--jobs N`` and Ray
+    must be equal; more cores are used by auditing more models at once. One thread is also what the
+    small models of an audit run best on, and it cannot be oversubscribed on a busy machine (two torch
+    threads sharing one free core made a sequential audit of 19 small models 20x slower).
     """
 
-    def __init__(self, config: AuditConfig, threads: int | None = None) -> None:
+    def __init__(self, config: AuditConfig, threads: int | None = WORKER_THREADS) -> None:
         self.config, self.threads = config, threads
         self._worker: _Worker | None = None
         self._startup_s = 0.0  # worker start-up time spent for the current model (not part of its time)

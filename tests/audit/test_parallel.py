@@ -61,3 +61,22 @@ def test_ray_tasks_report_equal_the_sequential_ones(models, tmp_path, capsys):
 def test_jobs_below_1_is_a_usage_error(models, capsys):
     assert main(["audit", str(models), "--jobs", "0"]) == 2
     assert "--jobs must be at least 1" in capsys.readouterr().err
+
+
+def test_every_worker_runs_one_torch_thread_whatever_jobs(models, tmp_path, capsys, monkeypatch):
+    """A model's figures depend on torch's thread count: --jobs must not change it (nor the environment)."""
+    import subprocess
+
+    from dmbp_onnx.audit import runner as runner_module
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    threads, popen = [], subprocess.Popen
+
+    def recording_popen(*args, **kwargs):
+        threads.append(kwargs["env"]["OMP_NUM_THREADS"])
+        return popen(*args, **kwargs)
+
+    monkeypatch.setattr(runner_module.subprocess, "Popen", recording_popen)
+    _audit(models, tmp_path, capsys, "sequential")
+    _audit(models, tmp_path, capsys, "parallel", "--jobs", "2")
+    assert threads == ["1", "1", "1"]
