@@ -1,13 +1,18 @@
 """Audit speed-up from ``--jobs``: the same models audited sequentially and in parallel, side by side.
 
-Every model file of the test fixtures (``tests/fixtures/foreign``, the exporters' CNNs and MLPs) and
-the demo model, audited by the CLI (``dmbp-onnx audit``, DMBP smoke check on) with ``--jobs 1`` and
-``--jobs N``, alternately for ``--rounds`` rounds so that drifts of a shared machine hit both; the
-figure is the ratio of the medians of the wall times. The JSON reports of the two runs must be equal
-once their timings are removed (the test suite checks this on four models; here on all of them).
+The 19 small models of the test suite: every model file of the test fixtures
+(``tests/fixtures/foreign``: the exporters' CNNs and MLPs), the demo model, and the eight nets of
+``tests/models/test_torch_exports.py`` (VGG-ish, residual, bottleneck, concat branches, depthwise,
+dilated + upsample, 1-D, unfolded BN) exported with the legacy exporter as the tests do. They are
+audited by the CLI (``dmbp-onnx audit``, DMBP smoke check on) with ``--jobs 1`` and ``--jobs N``,
+alternately for ``--rounds`` rounds so that drifts of a shared machine hit both; the figure is the
+ratio of the medians of the wall times. Each run also records its CPU time (the CLI and its
+workers), so ``cpu_s / wall_s`` says how many of the cores it kept busy, and the load average
+before it. The JSON reports of the two runs must be equal once their timings are removed (the test
+suite checks this on four models; here on all of them).
 
 Writes ``benchmarks/results/audit_parallel.{json,md}``.
-Run: ``python benchmarks/audit_parallel.py [--jobs 2] [--rounds 2]``.
+Run: ``python benchmarks/audit_parallel.py [--jobs 2] [--rounds 3]``.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -26,6 +32,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 FOLDERS = (ROOT / "tests" / "fixtures" / "foreign", ROOT / "dmbp_onnx" / "data")
+EXPORTS = "tests/models/test_torch_exports.py (legacy exports)"
+
+
+def export_nets(folder: Path) -> Path:
+    """The nets of ``tests/models/test_torch_exports.py``, exported as its tests do, in ``folder``."""
+    import onnx
+
+    sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "models")]
+    from test_torch_exports import NETS, ExportCache
+
+    folder.mkdir()
+    cache = ExportCache()
+    for name in NETS:
+        onnx.save(cache.onnx(name, "legacy"), str(folder / f"{name}.onnx"))
+    return folder
 
 
 def without_timings(report: dict) -> dict:
@@ -39,52 +60,76 @@ def without_timings(report: dict) -> dict:
     return report
 
 
-def audit(jobs: int, folder: Path) -> tuple[float, dict]:
-    """Wall seconds of one CLI audit of :data:`FOLDERS` with ``--jobs jobs``, and its report."""
-    out = folder / f"jobs{jobs}.json"
+def audit(jobs: int, folders: list[Path], scratch: Path) -> tuple[float, float, dict]:
+    """Wall and CPU seconds (the CLI and its workers) of one CLI audit of ``folders`` with
+    ``--jobs jobs``, and its report."""
+    out = scratch / f"jobs{jobs}.json"
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "dmbp_onnx.cli", "audit", *map(str, FOLDERS), "--jobs", str(jobs),
+    subprocess.run([sys.executable, "-m", "dmbp_onnx.cli", "audit", *map(str, folders), "--jobs", str(jobs),
                     "--json", str(out)], check=False, stdout=subprocess.DEVNULL, cwd=ROOT)
-    return time.perf_counter() - start, json.loads(out.read_text(encoding="utf-8"))
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, json.loads(out.read_text(encoding="utf-8"))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", type=Path, default=RESULTS / "audit_parallel.json")
     args = parser.parse_args()
     walls: dict[int, list[float]] = {1: [], args.jobs: []}
-    reports = {}
+    cpus: dict[int, list[float]] = {1: [], args.jobs: []}
+    loads: dict[int, list[float]] = {1: [], args.jobs: []}
+    reports, models_s = {}, []
     load_start = os.getloadavg()[0]
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as scratch:
+        folders = [*FOLDERS, export_nets(Path(scratch) / "torch_exports")]
         for _ in range(args.rounds):
             for jobs in walls:
-                wall, report = audit(jobs, Path(folder))
+                loads[jobs].append(round(os.getloadavg()[0], 2))
+                wall, cpu, report = audit(jobs, folders, Path(scratch))
                 walls[jobs].append(round(wall, 2))
+                cpus[jobs].append(round(cpu, 2))
+                if jobs == 1:  # the models' own time (checks), worker start-up excluded
+                    models_s.append(round(sum(m["duration_s"] for m in report["models"]), 2))
                 reports[jobs] = without_timings(report)
-                print(f"--jobs {jobs}: {wall:.1f} s", flush=True)
+                print(f"--jobs {jobs}: {wall:.1f} s wall, {cpu:.1f} s CPU (load {loads[jobs][-1]})", flush=True)
     same = reports[1] == reports[args.jobs]
     medians = {jobs: statistics.median(w) for jobs, w in walls.items()}
+    busy = {jobs: statistics.median(c / w for c, w in zip(cpus[jobs], walls[jobs])) for jobs in walls}
+    models = reports[1]["models"]
     result = {
-        "models": len(reports[1]["models"]),
+        "models": len(models),
+        "model_files": [str(Path(m["path"]).name) for m in models],
+        "models_s_sequential": models_s,
         "cpus": os.cpu_count(),
         "load_average": [round(load_start, 2), round(os.getloadavg()[0], 2)],
+        "load_average_before_each_run": {str(k): v for k, v in loads.items()},
         "wall_s": {str(k): v for k, v in walls.items()},
+        "cpu_s": {str(k): v for k, v in cpus.items()},
+        "cores_busy": {str(k): round(v, 2) for k, v in busy.items()},
         "speed_up": round(medians[1] / medians[args.jobs], 3),
         "reports_equal": same,
         "machine": platform.machine(),
     }
     args.out.write_text(json.dumps(result, indent=1))
+    where = ", ".join(str(f.relative_to(ROOT)) for f in FOLDERS) + f", {EXPORTS}"
     args.out.with_suffix(".md").write_text(
         f"# Audit in parallel (benchmarks/audit_parallel.py)\n\n"
-        f"{result['models']} models ({', '.join(str(f.relative_to(ROOT)) for f in FOLDERS)}), DMBP smoke check on, "
+        f"{result['models']} models ({where}), DMBP smoke check on, "
         f"{result['cpus']} CPUs, load average {result['load_average'][0]} at the start and "
         f"{result['load_average'][1]} at the end; {args.rounds} alternating rounds.\n\n"
-        f"| jobs | wall s (each round) | median |\n|---|---|---|\n"
-        + "".join(f"| {k} | {', '.join(map(str, v))} | {medians[k]:.1f} |\n" for k, v in walls.items())
+        f"| jobs | wall s (each round) | median | CPU s (each round) | cores busy (CPU / wall, median) "
+        f"| load average before each run |\n|---|---|---|---|---|---|\n"
+        + "".join(f"| {k} | {', '.join(map(str, v))} | {medians[k]:.1f} | {', '.join(map(str, cpus[k]))} "
+                  f"| {busy[k]:.2f} | {', '.join(map(str, loads[k]))} |\n" for k, v in walls.items())
         + f"\nSpeed-up of `--jobs {args.jobs}` over `--jobs 1`: **{result['speed_up']:.2f}x**; JSON reports "
-        f"equal without timings: {same}.\n"
+        f"equal without timings: {same}. The models' own checks took {', '.join(map(str, models_s))} s of "
+        f"each `--jobs 1` run (worker start-up excluded); the rest of its wall time is start-up (the CLI, the "
+        f"worker's imports of torch, onnx and onnxruntime), which every worker pays in full.\n"
     )
     print(f"speed-up {result['speed_up']:.2f}x, reports equal: {same}", flush=True)
 
