@@ -87,6 +87,7 @@ BASELINES: dict[str, Callable] = {
 if hasattr(dmbp_onnx.methods, "LRP"):
     BASELINES["lrp_epsplus"] = lambda twin: dmbp_onnx.methods.LRP(twin, composite="epsilon_plus_flat")
     BASELINES["lrp_gammabox"] = lambda twin: dmbp_onnx.methods.LRP(twin, composite="epsilon_gamma_box")
+    BASELINES["lrp_gamma"] = lambda twin: dmbp_onnx.methods.LRP(twin, composite="epsilon_gamma")
 #: Baselines of the real-model stage (those available).
 REAL_BASELINES = tuple(n for n in ("gradient", "gradxinput", "ig", "lrp_epsplus", "lrp_gammabox") if n in BASELINES)
 
@@ -100,6 +101,7 @@ LABELS = {
     "gradcam": "Grad-CAM",
     "lrp_epsplus": "LRP EpsilonPlusFlat",
     "lrp_gammabox": "LRP EpsilonGammaBox",
+    "lrp_gamma": "LRP EpsilonGamma (no z-box)",
 }
 
 

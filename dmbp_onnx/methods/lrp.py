@@ -20,8 +20,8 @@ from dmbp_onnx.methods.base import Attribution, Method
 from dmbp_onnx.methods.target import resolve_targets
 from dmbp_onnx.twin.canonical import CanonicalModule, canonicalize
 
-#: ``composite`` option -> zennit composite class name.
-COMPOSITES = {"epsilon_gamma_box": "EpsilonGammaBox", "epsilon_plus_flat": "EpsilonPlusFlat"}
+#: ``composite`` option -> zennit composite class name ("epsilon_gamma": built here from zennit's rules).
+COMPOSITES = {"epsilon_gamma_box": "EpsilonGammaBox", "epsilon_plus_flat": "EpsilonPlusFlat", "epsilon_gamma": None}
 
 INSTALL_HINT = (
     "pip install --no-deps zennit (zennit declares torchvision, which would pull another torch build; "
@@ -92,10 +92,13 @@ class LRP(Method):
     ----------
     twin : Twin
         The model.
-    composite : {"epsilon_gamma_box", "epsilon_plus_flat"}
+    composite : {"epsilon_gamma_box", "epsilon_plus_flat", "epsilon_gamma"}
         zennit's ``EpsilonGammaBox`` (default: z-box rule on the first conv, gamma = 0.25 on
-        the other convs, epsilon on dense layers; Montavon et al. 2019) or ``EpsilonPlusFlat``
-        (flat rule on the first layer, z+ on the other convs, epsilon on dense layers).
+        the other convs, epsilon on dense layers; Montavon et al. 2019), ``EpsilonPlusFlat``
+        (flat rule on the first layer, z+ on the other convs, epsilon on dense layers), or
+        "epsilon_gamma": gamma = 0.25 on every conv including the first, epsilon on dense layers
+        (zennit's rules in a ``LayerMapComposite``; what DMBP's ``rule="lrp-gamma"`` equals with
+        its masks at 1 on inputs without negative values).
     low, high : float, optional
         ``epsilon_gamma_box`` only: the smallest and largest possible input value, in the
         model's input space (after preprocessing). Default: each image's own per-channel
@@ -179,7 +182,14 @@ class LRP(Method):
         return torch.minimum(*reached), torch.maximum(*reached)
 
     def _zennit_composite(self, x: torch.Tensor):
-        cls = getattr(self.zennit.composites, COMPOSITES[self.composite])
+        z = self.zennit
+        if self.composite == "epsilon_gamma":
+            # EpsilonGammaBox's layer map without its first_map (the z-box rule on the first conv)
+            return z.composites.LayerMapComposite(layer_map=z.composites.layer_map_base(1e-6) + [
+                (z.types.Convolution, z.rules.Gamma(gamma=0.25, stabilizer=1e-6)),
+                (nn.Linear, z.rules.Epsilon(epsilon=1e-6)),
+            ])  # fmt: skip
+        cls = getattr(z.composites, COMPOSITES[self.composite])
         if self.composite == "epsilon_plus_flat":
             return cls()
         low, high = self._bounds(x)

@@ -104,6 +104,17 @@ def test_canonical_form_makes_lrp_epsilon_equal_gradient_times_input(zennit, nam
     assert _relative_error(zennit, twin.module, twin, x, 3) > 0.1  # the rules miss the separate bias adds
 
 
+def test_epsilon_gamma_is_dmbps_start_on_non_negative_inputs(zennit, net, images):
+    """Gamma on every conv (no z-box), epsilon on dense layers: DMBP's LRP rule with its masks at 1."""
+    from dmbp_onnx.methods import DMBP
+
+    _, twin = net
+    x = images.abs()
+    lrp = LRP(twin, composite="epsilon_gamma", device="cpu").attribute(x, [0, 1, 2])
+    start = DMBP(twin, rule="lrp-gamma", path_steps=1, iterations=0, device="cpu").attribute(x, [0, 1, 2])
+    torch.testing.assert_close(lrp.signed, start.extras["w_pos"] * x, rtol=1e-4, atol=1e-4 * float(lrp.signed.abs().max()))
+
+
 def test_the_twin_is_untouched(zennit, net, images):
     """The canonical copy shares the twin's unfolded tensors: zennit's rules and DMBP's LRP rule must
     leave them as they were."""
