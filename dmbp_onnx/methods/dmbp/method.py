@@ -355,7 +355,7 @@ class DMBP(Method):
         parts = [self._point(xd, a, sel, self._rules[0]) for a in alphas]
         if self.sets == 1:
             return parts
-        if self._rules[1] is self._rules[0]:
+        if not self._own_negative_rule:
             return parts + [p.fork() for p in parts]
         return parts + [self._point(xd, a, sel, self._rules[1]) for a in alphas]
 
@@ -366,18 +366,29 @@ class DMBP(Method):
             dtype=self._dtype(), rules=rules,
         )
 
+    @property
+    def _own_negative_rule(self) -> bool:
+        """Whether the negative set is learned under a rule other than the positive set's."""
+        return self.sets == 2 and self._rules[1] is not self._rules[0]
+
+    def _stats(self, plain: torch.Tensor, xd: torch.Tensor) -> PlainStats:
+        """The statistics that normalise the loss, from the unmasked mapping ``plain``: ``(n, ...)``, or
+        ``(2 n, ...)`` with the negative set's own unmasked mapping after the positive's, whose
+        negative mass N0 the negative set's evidence is then relative to."""
+        n = xd.shape[0]
+        stats = PlainStats.of(plain[:n] * xd, self.pixels(plain[:n] * xd))
+        if len(plain) > n:
+            stats.negative_mass = PlainStats.of(plain[n:] * xd, self.pixels(plain[n:] * xd)).negative_mass
+        return stats
+
     def _plain(
         self, parts: Sequence[MaskedMapping], xd: torch.Tensor, k: int
     ) -> tuple[torch.Tensor, PlainStats]:
         """The positive set's unmasked mapping W ``(n, ...)`` (the mean over its ``k`` path points) and
-        the statistics that normalise the loss; under a negative rule of its own, the negative
-        mass N0 is that of the negative set's unmasked mapping."""
-        w = _mean_over_points(torch.cat([p(None) for p in parts[:k]]), k, 1)
-        stats = PlainStats.of(w * xd, self.pixels(w * xd))
-        if self.sets == 2 and self._rules[1] is not self._rules[0]:
-            w_neg = _mean_over_points(torch.cat([p(None) for p in parts[k:]]), k, 1)
-            stats.negative_mass = PlainStats.of(w_neg * xd, self.pixels(w_neg * xd)).negative_mass
-        return w, stats
+        the statistics that normalise the loss (:meth:`_stats`)."""
+        sets = 2 if self._own_negative_rule else 1
+        plain = _mean_over_points(torch.cat([p(None) for p in parts[: sets * k]]), k, sets)
+        return plain[: xd.shape[0]], self._stats(plain, xd)
 
     @torch.no_grad()
     def _map_on_path(
@@ -387,19 +398,14 @@ class DMBP(Method):
         ``masks`` and the plain statistics, averaged over the ``map_path_steps`` points of the path
         (one point at a time, so memory does not grow with the number of points)."""
         flat = _expand(masks, 1)
-        own = self.sets == 2 and self._rules[1] is not self._rules[0]  # a negative rule of its own
+        sets = 2 if self._own_negative_rule else 1
         total = None
         for a in self.alphas(self.map_path_steps):
             parts = self._sets_at(xd, [a], sel)
-            plain = torch.cat([p(None) for p in parts[: 2 if own else 1]])
-            found = (plain, StackedMapping(parts)(flat))
+            found = (torch.cat([p(None) for p in parts[:sets]]), StackedMapping(parts)(flat))
             total = found if total is None else (total[0] + found[0], total[1] + found[1])
         plain, wm = (t / self.map_path_steps for t in total)
-        n = xd.shape[0]
-        stats = PlainStats.of(plain[:n] * xd, self.pixels(plain[:n] * xd))
-        if own:
-            stats.negative_mass = PlainStats.of(plain[n:] * xd, self.pixels(plain[n:] * xd)).negative_mass
-        return plain[:n], wm, stats
+        return plain[: xd.shape[0]], wm, self._stats(plain, xd)
 
     def _loss(
         self, wm: torch.Tensor, xd: torch.Tensor, masks: dict[str, torch.Tensor], stats: PlainStats
