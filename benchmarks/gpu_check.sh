@@ -24,5 +24,5 @@ timeout "${CUDA_TESTS_S:-120}" python3 -m pytest -q -p no:cacheprovider -m cuda 
 echo "== perf_dmbp on CUDA"
 timeout "${PERF_S:-240}" python3 benchmarks/perf_dmbp.py --device cuda --amp --out "$OUT" 2>&1 | tee "$OUT/perf.log"
 echo "== method, twin and explain tests with the GPU visible"
-timeout "${SUITE_S:-90}" python3 -m pytest -q -p no:cacheprovider -x -n 12 tests/methods tests/twin tests/test_explain.py \
+timeout "${SUITE_S:-90}" python3 -m pytest -q -p no:cacheprovider -n 12 tests/methods tests/twin tests/test_explain.py \
     2>&1 | tail -40 | tee "$OUT/suite.log"

@@ -553,6 +553,9 @@ def resnet50_section(plan: Plan, device: torch.device, batch: int = 16) -> dict:
         result["reduced_precision"] = f"DMBP has no precision or amp option: DMBP{inspect.signature(DMBP.__init__)}"
     one = DMBP(twin, device=str(device))
     result["fp32"]["images_per_s_one_at_a_time"] = 1 / clock(lambda: one.attribute(x[:1]), device)
+    large = torch.cat([x] * 4)  # batch 64: how far a larger batch amortises the per-layer launches
+    one.attribute(large)
+    result["fp32"]["images_per_s_batch_64"] = len(large) / clock(lambda: one.attribute(large), device)
     return result
 
 
@@ -666,6 +669,10 @@ def resnet50_lines(cuda: dict) -> list[str]:
             agree = f", Spearman vs fp32 min {rho['min']:.3f} / median {rho['median']:.3f}" if rho else ""
             lines.append(f"* {mode} {m['options']}: DMBP default {m['seconds']:.3g} s ({m['over_forward']:.3g}x "
                          f"forward), {m['images_per_s']:.3g} images/s, peak {m['peak_mb']:.0f} MB{agree}")  # fmt: skip
+    fp32 = r50.get("fp32", {})
+    if "images_per_s_batch_64" in fp32:
+        lines.append(f"* fp32 at batch 1: {fp32['images_per_s_one_at_a_time']:.3g} images/s; at batch 64: "
+                     f"{fp32['images_per_s_batch_64']:.3g} images/s")  # fmt: skip
     if "reduced_precision" in r50:
         lines.append(f"* reduced precision: {r50['reduced_precision']}")
     return lines

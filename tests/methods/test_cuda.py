@@ -66,9 +66,13 @@ def test_baselines_on_cuda_match_the_cpu(demo, method, request):
     twin, x = demo
     if method is LRP:
         request.getfixturevalue("zennit")  # skips where zennit is not installed
-    cpu = method(twin, device="cpu").attribute(x).signed
-    gpu = method(twin, device="cuda").attribute(x).signed.cpu()
-    torch.testing.assert_close(gpu, cpu, rtol=1e-2, atol=2e-3 * float(cpu.abs().max()))  # cuDNN may use TF32
+    cpu = method(twin, device="cpu").attribute(x)
+    gpu = method(twin, device="cuda").attribute(x)
+    # Not elementwise: where a max-pool window ties (all-zero ReLU outputs), CUDA and the CPU route the
+    # gradient to different elements of the window; cuDNN may also use TF32.
+    error = torch.linalg.vector_norm(gpu.signed.cpu() - cpu.signed) / torch.linalg.vector_norm(cpu.signed)
+    assert error < 0.05
+    _rank_equal(cpu.pixel_map(), gpu.pixel_map(), 0.99)
 
 
 def test_explain_runs_on_cuda(tmp_path):

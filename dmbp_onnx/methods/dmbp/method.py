@@ -44,6 +44,8 @@ from dmbp_onnx.methods.target import Target, per_image_targets, resolve_targets
 #: Activation memory of one optimisation per image, as a multiple of the tensors the
 #: recorded forward saves: the retained forward, the differentiable backward and its adjoint.
 MEMORY_FACTOR = 3.0
+#: Default activation memory budget on the CPU, in MB (on CUDA: half the device's free memory).
+CPU_BUDGET_MB = 2048.0
 #: Largest automatic chunk on CPU: per-image time grew with the batch there (benchmarks/perf_dmbp.py:
 #: VGG-style 96x96, one thread, ~0.09 s/iteration/image at batch 1, ~0.10 at 8, ~0.16 at 32).
 CPU_CHUNK = 8
@@ -140,8 +142,9 @@ class DMBP(Method):
         ``memory_budget_mb`` allows, estimated from one recorded forward pass (at most
         ``CPU_CHUNK`` = 8 on CPU, where larger batches were slower per image). A model
         that declares a fixed batch always uses it (each mask set then runs as that batch).
-    memory_budget_mb : float
-        Activation memory budget used to choose the chunk size.
+    memory_budget_mb : float, optional
+        Activation memory budget used to choose the chunk size (default: ``CPU_BUDGET_MB`` = 2048
+        on the CPU; on a CUDA device, half of its free memory when the call starts).
     seed : int
         Seeds a forked torch RNG for the optimisation (the caller's RNG state is kept);
         the objectives draw no random numbers, so CPU results are deterministic.
@@ -180,7 +183,7 @@ class DMBP(Method):
         precision: str = "fp32",
         device: str = "auto",
         batch_size: int | None = None,
-        memory_budget_mb: float = 2048.0,
+        memory_budget_mb: float | None = None,
         seed: int = 0,
         progress: bool = False,
     ) -> None:
@@ -206,7 +209,8 @@ class DMBP(Method):
             lr = auto_lr(len(twin.mask_sites))
         for label, value in (("lr", lr), ("alpha", alpha), ("lam", lam), ("lam_neg", lam_neg), ("beta", beta), ("tol", tol)):
             _check(isinstance(value, Real) and value >= 0, label, value)
-        _check(isinstance(memory_budget_mb, Real) and memory_budget_mb > 0, "memory_budget_mb", memory_budget_mb)
+        _check(memory_budget_mb is None or (isinstance(memory_budget_mb, Real) and memory_budget_mb > 0),
+               "memory_budget_mb", memory_budget_mb)  # fmt: skip
         from dmbp_onnx.graph.inspect import offending_nodes
 
         graph = twin.clean_graph.graph
@@ -223,7 +227,8 @@ class DMBP(Method):
         self.rule, self.negative_rule = rule, negative_rule
         self._rules = (RULES[rule], RULES[negative_rule])  # of the positive and the negative set
         self._masked_module: nn.Module | None = None
-        self.batch_size, self.memory_budget_mb = batch_size, float(memory_budget_mb)
+        self.batch_size = batch_size
+        self.memory_budget_mb = None if memory_budget_mb is None else float(memory_budget_mb)
         self.seed, self.progress = int(seed), bool(progress)
         self.parametrisation = ThreeWayMasks() if objective == "threeway" else BoxMasks()
         self._per_set = self.parametrisation.identity and objective in SEPARABLE
@@ -241,6 +246,14 @@ class DMBP(Method):
         axis = self.twin.channel_axis
         return (a.sum(axis) if axis is not None else a).flatten(1)
 
+    def budget_bytes(self) -> float:
+        """The activation memory budget: ``memory_budget_mb``, or the device's default (see the class)."""
+        if self.memory_budget_mb is not None:
+            return self.memory_budget_mb * 2**20
+        if self.device.type == "cuda":
+            return torch.cuda.mem_get_info(self.device)[0] / 2
+        return CPU_BUDGET_MB * 2**20
+
     def chunk_size(self, x: torch.Tensor) -> int:
         """Images per optimisation: ``batch_size``, or what ``memory_budget_mb`` allows."""
         if self.batch_size is not None:
@@ -257,7 +270,7 @@ class DMBP(Method):
         with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
             self.run(probe)
         per_image = max(1.0, saved[0] * MEMORY_FACTOR * 2 * self.path_steps)
-        size = max(1, min(x.shape[0], int(self.memory_budget_mb * 2**20 // per_image)))
+        size = max(1, min(x.shape[0], int(self.budget_bytes() // per_image)))
         return min(size, CPU_CHUNK) if self.device.type == "cpu" else size
 
     def _attribute(self, x: torch.Tensor, target) -> Attribution:
