@@ -21,7 +21,7 @@ FOREIGN = Path(__file__).parents[1] / "fixtures" / "foreign"
 CNN_FIXTURES = sorted(p.stem for p in FOREIGN.glob("*.onnx") if not p.stem.startswith("sklearn"))
 DEMO = Path(dmbp_onnx.__file__).parent / "data" / "demo.onnx"
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "models" / "demo"))
-from shapes import test_split  # noqa: E402
+from shapes import test_split as held_out_split  # noqa: E402  (not collected as a test)
 
 
 #: DMBP's default rule, and the gradient rule (the paper's mapping).
@@ -53,6 +53,6 @@ def test_demo_model_on_held_out_images(options):
 
     twin = dmbp_onnx.load(DEMO)
     config = PreprocessConfig.from_model(twin.model)
-    images, _, _ = test_split(16)
+    images, _, _ = held_out_split(16)
     x = torch.from_numpy(np.concatenate([config.normalise(i.astype(np.float32)) for i in images]))
     assert_negative_map_where_evidence(twin, x, options)
