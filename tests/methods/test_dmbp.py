@@ -380,3 +380,27 @@ def test_fast_path_equals_reference_on_a_map_output_masked_at_the_output():
     torch.testing.assert_close(fast.extras["loss_history"], ref["loss_history"], rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(fast.extras["w_pos"], ref["w_pos"], rtol=1e-5, atol=1e-7)
     torch.testing.assert_close(fast.extras["w_neg"], ref["w_neg"], rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("options", [{}, {"rule": "gradient"}, {"negative_rule": "gradient"}, {"negative": False}])
+def test_first_iteration_reuses_the_unmasked_passes(net, images, monkeypatch, options):
+    """Masks start at 1, so the first iteration's W_m is the unmasked mapping already computed for the loss's
+    statistics: no backward pass of its own, and the same maps, bit for bit, as when it is recomputed."""
+
+    class Recomputing(DMBP):
+        def _step(self, mapping, theta, stats, xd, known=None):
+            return super()._step(mapping, theta, stats, xd, None)
+
+    _, twin = net
+    settings = dict(iterations=2, path_steps=2, device="cpu", **options)
+    expected = Recomputing(twin, **settings).attribute(images)
+    calls = []
+    original = MaskedMapping.__call__
+    monkeypatch.setattr(MaskedMapping, "__call__", lambda self, masks: calls.append(1) or original(self, masks))
+    found = DMBP(twin, **settings).attribute(images)
+    for which in ("signed", "positive", "negative"):
+        assert torch.equal(getattr(found, which), getattr(expected, which))
+    own = 2 if "negative_rule" in options else 1  # sets with an unmasked pass of their own
+    sets = 1 if options.get("negative") is False else 2
+    # unmasked passes (own x K) + the second iteration's and the last masks' passes (2 x sets x K)
+    assert len(calls) == own * 2 + 2 * sets * 2

@@ -301,7 +301,7 @@ class DMBP(Method):
         sel = sel.to(out.device)
         score = (out * sel).flatten(1).sum(1)
         mapping = self._mapping(xd, sel)
-        w, stats = self._plain(mapping.parts, xd, k)
+        w, stats, unmasked = self._plain(mapping.parts, xd, k)
         theta = self.parametrisation.init(n, mapping.channels, self.device, self.sets)
         optimiser = Adam(list(theta.values()), lr=self.lr)
         history: list[torch.Tensor] = []
@@ -311,7 +311,8 @@ class DMBP(Method):
         scale = torch.ones(1, n, 1, device=self.device)
         for step in bar:
             masks = {name: m.detach().clone() for name, m in self.parametrisation.masks(theta).items()}
-            loss, wm = self._step(mapping, theta, stats, xd)
+            known = unmasked if step == 0 and self.parametrisation.identity else None  # masks start at 1
+            loss, wm = self._step(mapping, theta, stats, xd, known)
             alive = self._alive(wm, xd, stats)
             best.update(step, loss, wm, masks, alive)
             history.append(loss.sum(0))
@@ -324,7 +325,8 @@ class DMBP(Method):
         else:  # the last step's masks have not been evaluated yet
             with torch.no_grad():
                 masks = {name: m.detach() for name, m in self.parametrisation.masks(theta).items()}
-                wm = _mean_over_points(mapping(_expand(masks, k)), k, self.sets)
+                start = not history and self.parametrisation.identity  # 0 iterations: masks still 1
+                wm = _mean_over_points(unmasked if start else mapping(_expand(masks, k)), k, self.sets)
                 loss = self._loss(wm, xd, masks, stats)
             best.update(len(history), loss, wm, masks, self._alive(wm, xd, stats))
         wm, masks = best.w, best.masks
@@ -396,12 +398,21 @@ class DMBP(Method):
 
     def _plain(
         self, parts: Sequence[MaskedMapping], xd: torch.Tensor, k: int
-    ) -> tuple[torch.Tensor, PlainStats]:
-        """The positive set's unmasked mapping W ``(n, ...)`` (the mean over its ``k`` path points) and
-        the statistics that normalise the loss (:meth:`_stats`)."""
-        sets = 2 if self._own_negative_rule else 1
-        plain = _mean_over_points(torch.cat([p(None) for p in parts[: sets * k]]), k, sets)
-        return plain[: xd.shape[0]], self._stats(plain, xd)
+    ) -> tuple[torch.Tensor, PlainStats, torch.Tensor]:
+        """The positive set's unmasked mapping W ``(n, ...)`` (the mean over its ``k`` path points), the
+        statistics that normalise the loss (:meth:`_stats`) and every part's unmasked mapping
+        ``(sets k n, ...)``, ordered as the parts: what the first iteration's pass would compute
+        (masks start at 1), which it reuses instead.
+
+        Each set with a rule of its own takes one unmasked pass per path point; a negative set that
+        forks the positive's takes its results and its signals (:meth:`MaskedMapping.take_signals`)."""
+        ran = (2 if self._own_negative_rule else 1) * k
+        found = torch.cat([p(None) for p in parts[:ran]])
+        for j in range(ran, len(parts)):
+            parts[j].take_signals(parts[j - ran])
+        plain = _mean_over_points(found, k, ran // k)
+        unmasked = found if len(parts) == ran else torch.cat([found] * (len(parts) // ran))
+        return plain[: xd.shape[0]], self._stats(plain, xd), unmasked
 
     @torch.no_grad()
     def _map_on_path(
@@ -457,12 +468,14 @@ class DMBP(Method):
         return PRECISIONS[self.precision]
 
     def _step(
-        self, mapping: StackedMapping, theta: dict, stats: PlainStats, xd: torch.Tensor
+        self, mapping: StackedMapping, theta: dict, stats: PlainStats, xd: torch.Tensor,
+        known: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Set ``theta``'s gradients for one iteration; return the loss (:meth:`_loss`'s shape, before the step)
         and the mappings it was computed on, ``(2 n, ...)`` (the path mean of each set).
 
-        W_m comes from one masked backward pass; ``G = d loss / d W_m`` from autograd on
+        W_m comes from one masked backward pass (``known``: already computed, the unmasked mappings of
+        :meth:`_plain` at the first iteration, whose masks are all 1); ``G = d loss / d W_m`` from autograd on
         the (cheap) loss alone; ``d loss / d m`` from one adjoint forward pass on G
         (:meth:`MaskedMapping.mask_gradients`) plus the loss's direct dependence on m.
         With a path (``path_steps`` K > 1) the masks are shared by the K points: each point's
@@ -472,7 +485,7 @@ class DMBP(Method):
         with torch.enable_grad():
             masks = self.parametrisation.masks(theta)
             flat = _expand({name: m.detach() for name, m in masks.items()}, k)
-            wm = mapping(flat).requires_grad_(True)
+            wm = (mapping(flat) if known is None else known.detach().clone()).requires_grad_(True)
             leaves = {name: m.detach().requires_grad_(True) for name, m in masks.items()}
             mean = _mean_over_points(wm, k, self.sets)
             loss = self._loss(mean, xd, leaves, stats)

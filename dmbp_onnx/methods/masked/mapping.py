@@ -193,6 +193,13 @@ class MaskedMapping:
         other.signals, other.owned_signals = {}, set()
         return other
 
+    def take_signals(self, other: "MaskedMapping") -> None:
+        """Use ``other``'s signals of its last call as this mapping's, as if this one had made that call: a
+        :meth:`fork` reads the signals of the mapping it was forked from after a call with the same masks,
+        with no pass of its own. Neither mapping then consumes them in place."""
+        other.owned_signals = set()
+        self.signals, self.owned_signals = dict(other.signals), set()
+
     def __call__(self, masks: dict[str, torch.Tensor] | None) -> torch.Tensor:
         """W_m for ``masks`` (site name -> ``(batch, channels)``; missing sites stay at 1).
 
