@@ -13,6 +13,9 @@ Per model (each section is recorded as skipped, with the reason, when its model 
   plain gradient): speed-up and peak memory (CPU: torch profiler allocation events, which
   tracemalloc cannot see; CUDA: ``torch.cuda.max_memory_allocated``); the fast path's peak at
   DMBP's default rule too, when that is another one;
+* ``by_pass`` (VGG16 at 224x224): one iteration over forward at DMBP's default and with one mask set
+  at one path point, each divided by its passes over the network (a masked backward pass and an
+  adjoint forward pass per mask set and path point): what one pass costs against a forward;
 * ``by_precision`` (``--amp``): one iteration in fp32 and in each reduced-precision mode DMBP's
   signature offers (``precision``: bf16, and fp16 on CUDA; or ``amp``), over forward, and the maps'
   agreement with fp32's at the default settings (Spearman per image of the signed pixel maps).
@@ -64,6 +67,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
 import dmbp_onnx  # noqa: E402
 from dmbp_onnx.methods import DMBP, BoxTarget, Gradient, IntegratedGradients  # noqa: E402
+from dmbp_onnx.methods.dmbp import PATH_STEPS  # noqa: E402
 from dmbp_onnx.metrics import spearman  # noqa: E402
 from dmbp_onnx.preprocess import PreprocessConfig  # noqa: E402
 from dmbp_reference import reference_dmbp  # noqa: E402
@@ -140,6 +144,8 @@ class Case:
         Batch of the comparison with the reference loop (None: not compared).
     precision_batch : int or None
         Batch of the reduced-precision iteration figure (``--amp``; None: not timed).
+    passes : bool
+        Time the iteration per pass over the network (``by_pass``).
     """
 
     description: str
@@ -152,6 +158,7 @@ class Case:
     batches: tuple[int, ...] = ()
     reference_batch: int | None = None
     precision_batch: int | None = None
+    passes: bool = False
 
     def sample(self, n: int) -> torch.Tensor:
         """The first ``n`` images."""
@@ -252,7 +259,7 @@ def vgg16_case(plan: Plan, device: torch.device, work: Path) -> Case | str:
     twin = twin_of(vgg16(), 224)
     return Case(f"VGG16 layout (random weights), 3x224x224, {len(twin.mask_sites)} mask sites", twin.to(device),
                 random_images(3, 224, 224), heavy=True, methods=False, batches=(1,), precision_batch=1,
-                reference_batch=1 if plan.heavy_reference else None)  # fmt: skip
+                reference_batch=1 if plan.heavy_reference else None, passes=True)  # fmt: skip
 
 
 Builder = Callable[[Plan, torch.device, Path], "Case | str"]
@@ -412,6 +419,31 @@ def precision_ratios(case: Case, device: torch.device, repeats: int, n: int) -> 
             "speedup_over_fp32": speedup, "spearman_vs_fp32": rho, **summary}  # fmt: skip
 
 
+def passes_per_iteration(options: dict[str, Any]) -> int:
+    """Passes over the network in one DMBP iteration with ``options`` (DMBP's defaults otherwise): a masked
+    backward pass and an adjoint forward pass per mask set and path point."""
+    settings = {**dmbp_defaults(), **options}
+    path_steps = settings["path_steps"] or PATH_STEPS[settings["rule"]]
+    return 2 * (2 if settings["negative"] else 1) * int(path_steps)
+
+
+def pass_ratios(case: Case, device: torch.device, repeats: int, n: int) -> dict:
+    """One iteration over forward at DMBP's default and with one mask set at one path point, and each
+    per pass over the network (:func:`passes_per_iteration`), at batch 1."""
+    configs = {"default": {}, "one set, one path point": {"negative": False, "path_steps": 1}}
+    x = case.sample(1)
+    rows = []
+    for _ in range(repeats):
+        row = {"forward": forward_seconds(case, x, device)}
+        row |= {name: iteration_seconds(case, x, device, n, **options)[0] for name, options in configs.items()}
+        rows.append(row)
+    summary = summarise(rows)
+    passes = {name: passes_per_iteration(options) for name, options in configs.items()}
+    per_pass = {name: summary["over_forward"][name] / passes[name] for name in configs}
+    return {"batch": 1, "iterations_timed": n, "repeats": repeats, "options": configs, "passes": passes,
+            "pass_over_forward": per_pass, **summary}  # fmt: skip
+
+
 def reference_options() -> dict[str, Any]:
     """DMBP's defaults for the options the reference loop shares (the loop's own defaults otherwise)."""
     shared = inspect.signature(reference_dmbp).parameters
@@ -474,6 +506,8 @@ def model_section(case: Case, device: torch.device, plan: Plan) -> dict:
         result["by_batch"] = by_batch(case, device, case.batches, batch_repeats, n, default)
     if case.reference_batch is not None:
         result["vs_reference"] = versus_reference(case, device, repeats, n)
+    if case.passes and not plan.quick:
+        result["by_pass"] = pass_ratios(case, device, repeats, n)
     if plan.amp and case.precision_batch is not None:
         result["by_precision"] = precision_ratios(case, device, repeats, n)
     result["not_run"] = [k for k, ran in (("by_batch", case.batches), ("vs_reference", case.reference_batch))
@@ -648,6 +682,18 @@ def precision_table(sections: dict) -> list[str]:
     return _table(header, rows)
 
 
+def pass_table(sections: dict) -> list[str]:
+    """One iteration over forward and per pass over the network."""
+    header = ["model", "device", "threads", "iteration", "passes", "iteration / forward", "pass / forward"]
+    rows = []
+    for name, s in sections.items():
+        p = s.get("by_pass", {})
+        for config in p.get("passes", {}):
+            rows.append([name, s["device"], str(s["threads"]), config, str(p["passes"][config]),
+                         f"{_f(p['over_forward'][config])}x", f"{_f(p['pass_over_forward'][config])}x"])  # fmt: skip
+    return _table(header, rows)
+
+
 def cli_lines(cli: dict) -> list[str]:
     """The explain-vs-import sentence."""
     if "skipped" in cli:
@@ -722,6 +768,10 @@ def write_markdown(result: dict, path: Path) -> None:
         "## Fast path against the reference loop (benchmarks/dmbp_reference.py)",
         "",
         *reference_table(models),
+        "",
+        "## An iteration per pass over the network (full mode)",
+        "",
+        *pass_table(models),
         "",
         "## Reduced precision (`--amp`)",
         "",

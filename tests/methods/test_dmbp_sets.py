@@ -77,10 +77,11 @@ def test_negative_rule_of_its_own(net, images):
     """At 0 iterations, rule lrp-gamma with negative_rule gradient gives LRP's mapping as W+ and the
     gradient's as W-; learning keeps a negative map where the gradient has negative evidence."""
     _, twin = net
-    method = DMBP(twin, iterations=0, rule="lrp-gamma", negative_rule="gradient", device="cpu")
+    one = dict(iterations=0, path_steps=1, device="cpu")  # the rules' default paths differ
+    method = DMBP(twin, rule="lrp-gamma", negative_rule="gradient", **one)
     mixed = method.attribute(images)
-    lrp = DMBP(twin, iterations=0, rule="lrp-gamma", device="cpu").attribute(images)
-    gradient = DMBP(twin, iterations=0, rule="gradient", device="cpu").attribute(images)
+    lrp = DMBP(twin, rule="lrp-gamma", **one).attribute(images)
+    gradient = DMBP(twin, rule="gradient", **one).attribute(images)
     torch.testing.assert_close(mixed.extras["w_pos"], lrp.extras["w_pos"])
     torch.testing.assert_close(mixed.extras["w_neg"], gradient.extras["w_neg"])
     assert method.options["negative_rule"] == "gradient"
