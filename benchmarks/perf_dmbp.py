@@ -445,9 +445,13 @@ def pass_ratios(case: Case, device: torch.device, repeats: int, n: int) -> dict:
 
 
 def reference_options() -> dict[str, Any]:
-    """DMBP's defaults for the options the reference loop shares (the loop's own defaults otherwise)."""
+    """DMBP's defaults for the options the reference loop shares (the loop's own defaults otherwise), its
+    default path resolved for the rule the loop implements (the plain gradient)."""
     shared = inspect.signature(reference_dmbp).parameters
-    return {k: v for k, v in dmbp_defaults().items() if k in shared and k != "iterations"}
+    options = {k: v for k, v in dmbp_defaults().items() if k in shared and k != "iterations"}
+    if "path_steps" in options and options["path_steps"] is None:
+        options["path_steps"] = PATH_STEPS["gradient"]
+    return options
 
 
 def reference_rule() -> dict[str, Any]:
