@@ -2,9 +2,11 @@
 
 Each model still runs in a worker process under its time budget
 (:class:`~dmbp_onnx.audit.runner.Runner`); only the scheduling changes: each local worker is
-started once and audits model after model, and the largest files are handed out first. Results
-come back in the models' order and ``on_model`` sees them in that order too, so the printed lines
-and the JSON/JUnit reports are those of a sequential run (timings aside).
+started once and audits model after model, and the largest files are handed out first. The local
+workers are forked from one fork server (:mod:`dmbp_onnx.audit.zygote`), so the heavy imports are
+paid once, not once per worker. Results come back in the models' order and ``on_model`` sees them in
+that order too, so the printed lines and the JSON/JUnit reports are those of a sequential run
+(timings aside).
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from dmbp_onnx.audit.config import AuditConfig
-from dmbp_onnx.audit.runner import ModelResult, Runner, run_audit
+from dmbp_onnx.audit.runner import WORKER_THREADS, ModelResult, Runner, run_audit
+from dmbp_onnx.audit.zygote import Zygote
+from dmbp_onnx.audit.zygote import start as start_zygote
 from dmbp_onnx.errors import InputError
 
 
@@ -49,15 +53,16 @@ class _InOrder:
                 self._next += 1
 
 
-def _local(models: list[Path], config: AuditConfig, jobs: int, done: _InOrder) -> None:
-    """``jobs`` threads, each driving its own :class:`Runner` (one worker process each)."""
+def _local(models: list[Path], config: AuditConfig, jobs: int, done: _InOrder, zygote: Zygote | None) -> None:
+    """``jobs`` threads, each driving its own :class:`Runner` (one worker process each, forked from
+    ``zygote`` when there is one)."""
     local = threading.local()
     runners: list[Runner] = []
     lock = threading.Lock()
 
     def audit(position: int) -> None:
         if not hasattr(local, "runner"):
-            local.runner = Runner(config)  # one torch thread, as in a sequential audit
+            local.runner = Runner(config, zygote=zygote)  # one torch thread, as in a sequential audit
             with lock:
                 runners.append(local.runner)
         done.put(position, local.runner.audit(models[position]))
@@ -108,7 +113,8 @@ def _ray(models: list[Path], config: AuditConfig, address: str | None, done: _In
 
 def audit_models(models: Sequence[Path], config: AuditConfig,
                  on_model: Callable[[ModelResult], None] = lambda result: None, jobs: int = 1,
-                 use_ray: bool = False, address: str | None = None) -> list[ModelResult]:
+                 use_ray: bool = False, address: str | None = None,
+                 zygote: Zygote | None = None) -> list[ModelResult]:
     """Audit ``models``: sequentially (``jobs=1``), on ``jobs`` local workers, or as Ray tasks.
 
     Parameters
@@ -123,6 +129,9 @@ def audit_models(models: Sequence[Path], config: AuditConfig,
         Local workers when not on Ray.
     use_ray, address
         Run each model as a Ray task, on the cluster at ``address`` (default ``RAY_ADDRESS``, else local).
+    zygote : Zygote or None
+        The fork server local workers are forked from, started early by the caller (who closes it);
+        None: one of this call's own where supported. Ray tasks do not use it.
 
     Raises
     ------
@@ -132,11 +141,18 @@ def audit_models(models: Sequence[Path], config: AuditConfig,
     if jobs < 1:
         raise InputError(f"--jobs must be at least 1, got {jobs}")
     models = [Path(p) for p in models]
-    if jobs == 1 and not use_ray:
-        return run_audit(models, config, on_model=on_model)
-    done = _InOrder(len(models), on_model)
     if use_ray:
+        done = _InOrder(len(models), on_model)
         _ray(models, config, address, done)
-    else:
-        _local(models, config, min(jobs, len(models)), done)
-    return list(done.results)
+        return list(done.results)
+    own = zygote is None
+    zygote = start_zygote(WORKER_THREADS) if own else zygote
+    try:
+        if jobs == 1:
+            return run_audit(models, config, on_model=on_model, zygote=zygote)
+        done = _InOrder(len(models), on_model)
+        _local(models, config, min(jobs, len(models)), done, zygote)
+        return list(done.results)
+    finally:
+        if own and zygote is not None:
+            zygote.close()

@@ -5,13 +5,14 @@ other, so the heavy imports are paid once. When a model overruns its budget the
 worker is killed, the model gets a failed ``time-budget`` check, and a fresh
 worker takes the next model; when the worker dies (a crash in a native library)
 the model gets an ``error`` check named ``worker``. No model can stall the run.
+On Linux workers are forked from a fork server that has done the imports
+(:mod:`dmbp_onnx.audit.zygote`), so a fresh worker takes milliseconds.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import queue
 import subprocess
 import sys
@@ -22,9 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-import dmbp_onnx
 from dmbp_onnx.audit.checks import CheckResult, check_names
 from dmbp_onnx.audit.config import AuditConfig
+from dmbp_onnx.audit.zygote import ForkedProcess, Zygote, ZygoteGone, child_env
+from dmbp_onnx.audit.zygote import start as start_zygote
 from dmbp_onnx.errors import InputError
 from dmbp_onnx.jsonio import dumps, loads
 
@@ -132,24 +134,27 @@ class _WorkerGone(Exception):
 
 
 class _Worker:
-    """One ``python -m dmbp_onnx.audit.worker`` child and a thread reading its answers."""
+    """One worker and a thread reading its answers: forked from ``zygote`` while it lives, else a
+    ``python -m dmbp_onnx.audit.worker`` child of its own (``threads`` torch threads)."""
 
-    def __init__(self, threads: int | None = None) -> None:
-        env = dict(os.environ)
-        if threads is not None:  # torch's intra-op threads in the child (read at its start)
-            env["OMP_NUM_THREADS"] = str(threads)
-        package_root = str(Path(dmbp_onnx.__file__).resolve().parent.parent)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    def __init__(self, threads: int | None = None, zygote: Zygote | None = None) -> None:
         self._stderr = tempfile.TemporaryFile()
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "dmbp_onnx.audit.worker"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            env=env,
-            text=True,
-            encoding="utf-8",
-        )
+        self.process: subprocess.Popen | ForkedProcess | None = None
+        if zygote is not None and zygote.alive:
+            try:
+                self.process = zygote.fork(self._stderr.fileno(), STARTUP_TIMEOUT_S)
+            except ZygoteGone:
+                pass  # the fork server died (killed, out of memory): a worker of its own instead
+        if self.process is None:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "dmbp_onnx.audit.worker"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=self._stderr,
+                env=child_env(threads),  # torch's intra-op threads in the child (read at its start)
+                text=True,
+                encoding="utf-8",
+            )
         self._events: queue.Queue = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -195,10 +200,11 @@ class _Worker:
         self._stderr.seek(0)
         lines = [line.strip() for line in self._stderr.read().decode("utf-8", "replace").splitlines()]
         last = next((line for line in reversed(lines) if line), "")
-        return f"the worker process ended with exit code {code}" + (f"; its last message: {last}" if last else "")
+        how = "with exit code unknown (its fork server ended first)" if code is None else f"with exit code {code}"
+        return f"the worker process ended {how}" + (f"; its last message: {last}" if last else "")
 
     def _release(self) -> None:
-        for stream in (self.process.stdin, self._stderr):
+        for stream in (self.process.stdin, self._stderr):  # stdout: closed by the reading thread
             try:
                 stream.close()
             except OSError:
@@ -230,10 +236,14 @@ class Runner:
     must be equal; more cores are used by auditing more models at once. One thread is also what the
     small models of an audit run best on, and it cannot be oversubscribed on a busy machine (two torch
     threads sharing one free core made a sequential audit of 19 small models 20x slower).
+
+    ``zygote``: the fork server workers are forked from (its own ``threads`` apply), shared by the
+    runners of one audit and closed by its owner; None: each worker is an interpreter of its own.
     """
 
-    def __init__(self, config: AuditConfig, threads: int | None = WORKER_THREADS) -> None:
-        self.config, self.threads = config, threads
+    def __init__(self, config: AuditConfig, threads: int | None = WORKER_THREADS,
+                 zygote: Zygote | None = None) -> None:
+        self.config, self.threads, self.zygote = config, threads, zygote
         self._worker: _Worker | None = None
         self._startup_s = 0.0  # worker start-up time spent for the current model (not part of its time)
 
@@ -251,7 +261,7 @@ class Runner:
     def _ready_worker(self) -> _Worker:
         if self._worker is None:
             begin = time.perf_counter()
-            worker = _Worker(self.threads)
+            worker = _Worker(self.threads, self.zygote)
             try:
                 event = worker.event(STARTUP_TIMEOUT_S)
                 if event is None or event.get("event") != "ready":
@@ -312,13 +322,33 @@ class Runner:
 
 
 def run_audit(
-    models: Iterable[Path], config: AuditConfig, on_model: Callable[[ModelResult], None] = lambda result: None
+    models: Iterable[Path], config: AuditConfig, on_model: Callable[[ModelResult], None] = lambda result: None,
+    zygote: Zygote | None = None,
 ) -> list[ModelResult]:
-    """Audit ``models`` in order; ``on_model`` sees each result as soon as it is known."""
+    """Audit ``models`` in order; ``on_model`` sees each result as soon as it is known.
+
+    Parameters
+    ----------
+    models : iterable of pathlib.Path
+        The models, in report order.
+    config : AuditConfig
+        Settings (each model keeps its ``time_budget_s``).
+    on_model : callable
+        Sees each result as soon as it is known.
+    zygote : Zygote or None
+        The fork server to fork workers from (the caller closes it); None: one of its own where
+        supported (:data:`~dmbp_onnx.audit.zygote.SUPPORTED`), closed at the end.
+    """
     results = []
-    with Runner(config) as runner:
-        for path in models:
-            result = runner.audit(Path(path))
-            on_model(result)
-            results.append(result)
+    own = zygote is None
+    zygote = start_zygote(WORKER_THREADS) if own else zygote
+    try:
+        with Runner(config, zygote=zygote) as runner:
+            for path in models:
+                result = runner.audit(Path(path))
+                on_model(result)
+                results.append(result)
+    finally:
+        if own and zygote is not None:
+            zygote.close()
     return results

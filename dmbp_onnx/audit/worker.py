@@ -8,15 +8,47 @@ its imports are done, then per job ``{"event": "start", "check": NAME}`` before 
 check, ``{"event": "result", "check": {...}}`` after it and ``{"event": "done"}``.
 It exits when stdin closes, at once (``os._exit``: tearing down torch and onnxruntime at interpreter
 exit takes longer than many a model's checks, and there is nothing left to save).
+
+A worker is either started as its own interpreter or forked, already past :func:`preload`, from the
+fork server :mod:`dmbp_onnx.audit.zygote`; the protocol is the same.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from typing import IO
 
 from dmbp_onnx.jsonio import dumps, loads
+
+HEAVY_MODULES = ("dmbp_onnx.methods", "dmbp_onnx.audit.checks", "dmbp_onnx.validate")
+"""What the checks import (torch, onnx, the twin, DMBP): seconds, paid before the first budget starts."""
+
+WARM_MODULES = ("torch.fx.experimental.symbolic_shapes", "numpy.random", "dmbp_onnx.metrics.negative")
+"""Modules the checks import lazily on their first model (sympy comes with the first: about 0.4 s,
+which would otherwise be charged to the first model's budget); skipped where they do not exist."""
+
+
+def preload(runtime: bool = True) -> None:
+    """Import what the checks need, so that no budget pays for it.
+
+    Parameters
+    ----------
+    runtime : bool
+        Import onnxruntime too. The fork server does not: importing onnxruntime starts a thread,
+        and a process with more than one thread must not fork; its workers import it themselves
+        (about 0.1 s).
+    """
+    for name in HEAVY_MODULES:
+        importlib.import_module(name)
+    for name in WARM_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
+    if runtime:
+        importlib.import_module("onnxruntime")
 
 
 def _send(channel: IO[str], message: dict) -> None:
@@ -26,11 +58,9 @@ def _send(channel: IO[str], message: dict) -> None:
 
 def serve(jobs: IO[str], channel: IO[str]) -> None:
     """Run every job read from ``jobs`` and report on ``channel`` until ``jobs`` ends."""
-    import onnxruntime  # noqa: F401 - pay for the heavy imports before the first budget starts
-    import dmbp_onnx.methods  # noqa: F401
+    preload()  # pay for the heavy imports before the first budget starts
     from dmbp_onnx.audit.checks import audit_model
     from dmbp_onnx.audit.config import AuditConfig
-    from dmbp_onnx.validate import validate  # noqa: F401
 
     _send(channel, {"event": "ready"})
     for line in jobs:

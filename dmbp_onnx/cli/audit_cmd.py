@@ -11,6 +11,10 @@ import argparse
 import sys
 import time
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dmbp_onnx.audit.zygote import Zygote
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -92,7 +96,22 @@ def _check_writable(*paths: str | None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Audit every model; print one line per model; write the reports; 0 all passed, 1 otherwise."""
+    """Audit every model; print one line per model; write the reports; 0 all passed, 1 otherwise.
+
+    The workers' fork server is started first, so that its imports (seconds) overlap finding the models.
+    """
+    from dmbp_onnx.audit.runner import WORKER_THREADS
+    from dmbp_onnx.audit.zygote import start
+
+    zygote = None if args.ray else start(WORKER_THREADS)
+    try:
+        return _run(args, zygote)
+    finally:
+        if zygote is not None:
+            zygote.close()
+
+
+def _run(args: argparse.Namespace, zygote: "Zygote | None") -> int:
     from tqdm import tqdm
 
     from dmbp_onnx.audit.report import build_report, marks_for, model_lines, summary_line, write_json, write_junit
@@ -113,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
         bar.update(1)
 
     try:
-        results = audit_models(models, config, on_model=show, jobs=args.jobs, use_ray=args.ray)
+        results = audit_models(models, config, on_model=show, jobs=args.jobs, use_ray=args.ray, zygote=zygote)
     finally:
         bar.close()
     report = build_report(results, config, started, time.perf_counter() - start)

@@ -63,12 +63,18 @@ def test_jobs_below_1_is_a_usage_error(models, capsys):
     assert "--jobs must be at least 1" in capsys.readouterr().err
 
 
-def test_every_worker_runs_one_torch_thread_whatever_jobs(models, tmp_path, capsys, monkeypatch):
-    """A model's figures depend on torch's thread count: --jobs must not change it (nor the environment)."""
+@pytest.mark.parametrize("forked", [True, False], ids=["forked", "own-interpreter"])
+def test_every_worker_runs_one_torch_thread_whatever_jobs(models, tmp_path, capsys, monkeypatch, forked):
+    """A model's figures depend on torch's thread count: --jobs must not change it (nor the environment).
+
+    Forked workers inherit the fork server's environment: one server per audit, whatever --jobs."""
     import subprocess
 
-    from dmbp_onnx.audit import runner as runner_module
+    from dmbp_onnx.audit import zygote as zygote_module
 
+    if forked and not zygote_module.SUPPORTED:
+        pytest.skip("workers are forked on Linux only")
+    monkeypatch.setattr(zygote_module, "SUPPORTED", forked)
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
     threads, popen = [], subprocess.Popen
 
@@ -76,7 +82,7 @@ def test_every_worker_runs_one_torch_thread_whatever_jobs(models, tmp_path, caps
         threads.append(kwargs["env"]["OMP_NUM_THREADS"])
         return popen(*args, **kwargs)
 
-    monkeypatch.setattr(runner_module.subprocess, "Popen", recording_popen)
+    monkeypatch.setattr(subprocess, "Popen", recording_popen)
     _audit(models, tmp_path, capsys, "sequential")
     _audit(models, tmp_path, capsys, "parallel", "--jobs", "2")
-    assert threads == ["1", "1", "1"]
+    assert threads == (["1", "1"] if forked else ["1", "1", "1"])
