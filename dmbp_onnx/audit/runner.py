@@ -25,7 +25,7 @@ from typing import Callable, Iterable
 
 from dmbp_onnx.audit.checks import CheckResult, check_names
 from dmbp_onnx.audit.config import AuditConfig
-from dmbp_onnx.audit.zygote import ForkedProcess, Zygote, ZygoteGone, child_env
+from dmbp_onnx.audit.zygote import ForkedProcess, Zygote, ZygoteGone, child_env, last_words
 from dmbp_onnx.audit.zygote import start as start_zygote
 from dmbp_onnx.errors import InputError
 from dmbp_onnx.jsonio import dumps, loads
@@ -192,14 +192,7 @@ class _Worker:
             raise _WorkerGone(self._death()) from None
 
     def _death(self) -> str:
-        try:
-            code = self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            code = self.process.wait()
-        self._stderr.seek(0)
-        lines = [line.strip() for line in self._stderr.read().decode("utf-8", "replace").splitlines()]
-        last = next((line for line in reversed(lines) if line), "")
+        code, last = last_words(self.process, self._stderr)
         how = "with exit code unknown (its fork server ended first)" if code is None else f"with exit code {code}"
         return f"the worker process ended {how}" + (f"; its last message: {last}" if last else "")
 

@@ -56,6 +56,20 @@ def child_env(threads: int | None) -> dict[str, str]:
     return env
 
 
+
+def last_words(process: subprocess.Popen | ForkedProcess, stderr: IO[bytes]) -> tuple[int | None, str]:
+    """``(exit code, last non-empty line written to stderr)`` of a process that has ended or is ending: it
+    is waited for up to 10 s, then killed. ``process`` is a ``subprocess.Popen`` or a :class:`ForkedProcess`;
+    ``stderr`` the file its standard error went to."""
+    try:
+        code = process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        code = process.wait()
+    stderr.seek(0)
+    lines = [line.strip() for line in stderr.read().decode("utf-8", "replace").splitlines()]
+    return code, next((line for line in reversed(lines) if line), "")
+
 class ZygoteGone(Exception):
     """The fork server ended (or never answered); workers can no longer be forked from it."""
 
@@ -154,14 +168,7 @@ class Zygote:
             socket.send_fds(self._socket, [json.dumps(message).encode()], list(fds))
 
     def _death(self) -> str:
-        try:
-            code = self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            code = self.process.wait()
-        self._stderr.seek(0)
-        lines = [line.strip() for line in self._stderr.read().decode("utf-8", "replace").splitlines()]
-        last = next((line for line in reversed(lines) if line), "")
+        code, last = last_words(self.process, self._stderr)
         return f"the worker fork server ended with exit code {code}" + (f"; its last message: {last}" if last else "")
 
     @property
