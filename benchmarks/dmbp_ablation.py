@@ -77,6 +77,8 @@ VARIANTS: dict[str, dict] = {
     "alpha 3": dict(SHORT, alpha=3.0),
     "threeway, path 2, 3 it, lr .25": dict(SHORT, objective="threeway", lr=0.25, iterations=3),
     "bf16 linear passes": dict(SHORT, precision="bf16"),
+    "regions 2x2": dict(regions=2),
+    "regions 4x4": dict(regions=4),
 }
 
 

@@ -404,3 +404,34 @@ def test_first_iteration_reuses_the_unmasked_passes(net, images, monkeypatch, op
     sets = 1 if options.get("negative") is False else 2
     # unmasked passes (own x K) + the second iteration's and the last masks' passes (2 x sets x K)
     assert len(calls) == own * 2 + 2 * sets * 2
+
+
+def test_region_masks_at_one_are_the_per_filter_mapping_and_split_the_filter(net, images):
+    """Masks per filter and region cell: at 1 the mapping is the unmasked one; a filter's mask that is 0 in
+    every cell equals a per-filter mask of 0; the mask gradient summed over a filter's cells is the
+    per-filter gradient; and DMBP learns them (more masks, same starting map)."""
+    _, twin = net
+    nodes = {n.name: n.op for n in twin.clean_graph.graph.nodes}
+    ops = {sub: nodes[name] for sub, name in twin.node_names.items()}
+    select = lambda out: resolve_targets(out, None)[1]  # noqa: E731
+    plain = MaskedMapping(twin.module, images, select, ops)
+    grid = MaskedMapping(twin.module, images, select, ops, regions=2)
+    spatial = [k for k in grid.channels if grid.channels[k] != plain.channels[k]]
+    assert spatial and all(grid.channels[k] == 4 * plain.channels[k] for k in spatial)  # 2x2 cells on each conv
+    ones = {k: torch.ones(3, c) for k, c in grid.channels.items()}
+    torch.testing.assert_close(grid(ones), plain(None))
+    g = torch.Generator().manual_seed(3)
+    per_filter = {k: torch.rand(3, c, generator=g).round() for k, c in plain.channels.items()}  # 0/1 per filter
+    cells = {k: m.repeat_interleave(grid.channels[k] // plain.channels[k], dim=1) for k, m in per_filter.items()}
+    torch.testing.assert_close(grid(cells), plain(per_filter))
+    tangent = torch.randn(images.shape, generator=g)
+    coarse = plain.mask_gradients(tangent, per_filter)
+    fine = grid.mask_gradients(tangent, cells)
+    for k in plain.channels:
+        summed = fine[k].reshape(3, plain.channels[k], -1).sum(2)
+        torch.testing.assert_close(summed, coarse[k], rtol=1e-4, atol=1e-5)
+    start = DMBP(twin, iterations=0, regions=2, device="cpu").attribute(images)
+    torch.testing.assert_close(start.signed, DMBP(twin, iterations=0, device="cpu").attribute(images).signed)
+    learned = DMBP(twin, iterations=3, regions=2, device="cpu").attribute(images)
+    assert learned.extras["masks_pos"][spatial[0]].shape == (3, grid.channels[spatial[0]])
+    assert not torch.equal(learned.signed, start.signed)

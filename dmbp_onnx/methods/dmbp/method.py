@@ -140,6 +140,12 @@ class DMBP(Method):
         Precision of the two linear passes of each iteration (the forward pass, gates, masks and
         loss stay fp32). "bf16" was about twice as fast on an AVX512-BF16 CPU with maps Spearman
         >= 0.999 to fp32's; default "fp32".
+    regions : int
+        ``g``: masks per filter *and* per cell of a ``g x g`` grid over each conv site's spatial axes
+        (:mod:`dmbp_onnx.methods.masked.regions`), where per-filter masks are too coarse to separate
+        evidence that one filter carries in two places; sites without two spatial axes keep one mask per
+        filter. ``extras["masks_pos"]`` / ``["masks_neg"]`` are then ``(N, channels * cells)``, filter-major.
+        Default 1 (per filter, the paper's); measured in docs/method.md §6.9.
     device : str
         "auto" = CUDA when available, else CPU.
     batch_size : int, optional
@@ -186,6 +192,7 @@ class DMBP(Method):
         negative_rule: str | None = None,
         tol: float = 0.0,
         precision: str = "fp32",
+        regions: int = 1,
         device: str = "auto",
         batch_size: int | None = None,
         memory_budget_mb: float | None = None,
@@ -198,6 +205,7 @@ class DMBP(Method):
         _check(isinstance(iterations, Integral) and iterations >= 0, "iterations", iterations)
         _check(batch_size is None or isinstance(batch_size, Integral) and batch_size >= 1, "batch_size", batch_size)
         _check(precision in PRECISIONS, "precision", precision)
+        _check(isinstance(regions, Integral) and regions >= 1, "regions", regions)
         _check(rule in RULES, "rule", rule)
         path_steps = PATH_STEPS[rule] if path_steps is None else path_steps
         _check(isinstance(path_steps, Integral) and path_steps >= 1, "path_steps", path_steps)
@@ -229,6 +237,7 @@ class DMBP(Method):
         self.alpha, self.lam, self.lam_neg, self.beta = float(alpha), float(lam), float(lam_neg), float(beta)
         self.path_steps, self.tol, self.precision = int(path_steps), float(tol), precision
         self.map_path_steps, self.negative = int(map_path_steps), bool(negative)
+        self.regions = int(regions)
         self.sets = 2 if self.negative else 1
         self.rule, self.negative_rule = rule, negative_rule
         self._rules = (RULES[rule], RULES[negative_rule])  # of the positive and the negative set
@@ -242,6 +251,7 @@ class DMBP(Method):
             iterations=self.iterations, lr=self.lr, objective=objective, alpha=self.alpha, lam=self.lam,
             lam_neg=self.lam_neg, beta=self.beta, path_steps=self.path_steps, map_path_steps=self.map_path_steps,
             negative=self.negative, rule=rule, negative_rule=negative_rule, tol=self.tol, precision=precision,
+            regions=self.regions,
             batch_size=batch_size, memory_budget_mb=self.memory_budget_mb, seed=self.seed,
         )  # fmt: skip
         nodes = {node.name: node.op for node in graph.nodes}
@@ -384,7 +394,7 @@ class DMBP(Method):
         """The recorded forward pass at ``alpha * xd`` for the selector ``sel`` under ``rules``."""
         return MaskedMapping(
             self.masked_module(xd), xd if alpha == 1.0 else alpha * xd, lambda out: sel, self._ops,
-            dtype=self._dtype(), rules=rules,
+            dtype=self._dtype(), rules=rules, regions=self.regions,
         )
 
     @property

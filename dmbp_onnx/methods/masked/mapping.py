@@ -11,6 +11,7 @@ from torch import fx, nn
 from torch.fx.node import map_arg
 
 from dmbp_onnx.methods.masked.autograd import AutogradRule
+from dmbp_onnx.methods.masked.regions import RegionGrid
 from dmbp_onnx.methods.masked.rule import Rule, rule_for
 from dmbp_onnx.methods.masked.rules import GetItemRule
 from dmbp_onnx.methods.masked.site import SiteRule
@@ -60,6 +61,10 @@ class MaskedMapping:
         A composite: module type -> :class:`Rule` class, taking precedence over the registered
         rules (e.g. :data:`~dmbp_onnx.methods.masked.lrp.LRP_GAMMA`, LRP's Gamma rule for
         convolutions); by default every node gets its registered rule (the plain gradient).
+    regions : int
+        ``g``: with ``g`` > 1 every site on a 4-D activation has a mask per filter and per cell of a
+        ``g x g`` grid over its spatial axes (:class:`~dmbp_onnx.methods.masked.regions.RegionGrid`;
+        masks ``(batch, channels * cells)``, filter-major); other sites keep one per filter. Default 1.
 
     Attributes
     ----------
@@ -70,7 +75,9 @@ class MaskedMapping:
     site_names : list of str
         Mask sites in graph order.
     channels : dict of str to int
-        Filters per site.
+        Masks per image and site: filters, or filters x cells where the site has a grid.
+    grids : dict of str to RegionGrid
+        The sites' region grids (``regions`` > 1).
     signals : dict of str to torch.Tensor
         After a call: the backward signal arriving at each site (before its mask).
     sites : dict of str to MaskSite
@@ -92,9 +99,12 @@ class MaskedMapping:
         channels_last: bool = False,
         dtype: torch.dtype | None = None,
         rules: dict[type[nn.Module], type[Rule]] | None = None,
+        regions: int = 1,
     ) -> None:
         self.module, self.ops, self.channels_last = module, dict(ops or {}), bool(channels_last)
         self.rules = dict(rules or {})
+        self.regions = int(regions)
+        self.grids: dict[str, RegionGrid] = {}
         self.dtype = dtype or x.dtype
         self._weights: dict[nn.Module, torch.Tensor] = {}
         self.x = x.detach()
@@ -132,7 +142,8 @@ class MaskedMapping:
                         del self.primal[done]
         self._order = [n for n in module.graph.nodes if n in self._rule]
         self.site_names = list(self.sites)
-        self.channels = {k: s.channels for k, s in self.sites.items()}
+        self.channels = {k: self.grids[k].channels * self.grids[k].count if k in self.grids else s.channels
+                         for k, s in self.sites.items()}  # fmt: skip
         self.output = out.detach()
         if self.ops:
             self.primal.pop(self._out_node, None)
@@ -232,6 +243,15 @@ class MaskedMapping:
         w = found[0] if len(found) == 1 else sum(found[1:], found[0])
         return w.to(self.x.dtype).contiguous()
 
+    def site_mask(self, name: str, mask: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """Site ``name``'s ``(batch, channels)`` masks in ``t``'s dtype, shaped to broadcast over ``t`` (per
+        filter, or per filter and region cell when the site has a :class:`RegionGrid`)."""
+        mask = mask.to(t.dtype)
+        grid = self.grids.get(name)
+        if grid is not None:
+            return grid.expand(mask)
+        return mask.reshape(self.sites[name].broadcast_shape(t.dim(), t.shape[0]))
+
     def layout(self, t: torch.Tensor) -> torch.memory_format:
         """The memory layout the passes use for ``t``."""
         return torch.channels_last if self.channels_last and t.dim() == 4 else torch.contiguous_format
@@ -259,7 +279,8 @@ class MaskedMapping:
                 grads[name] = torch.zeros(arriving.shape[0], self.channels[name], device=arriving.device)
                 return
             product = signal.mul_(arriving) if name in self.owned_signals else signal * arriving
-            grads[name] = _reduce(product, self.sites[name])
+            grid = self.grids.get(name)
+            grads[name] = grid.reduce(product) if grid is not None else _reduce(product, self.sites[name])
 
         with torch.no_grad():
             self.adjoint(tangent, masks, at_site)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Optional
 import torch
 from torch import fx, nn
 
+from dmbp_onnx.methods.masked.regions import RegionGrid
 from dmbp_onnx.methods.masked.rule import Contribution, Rule
 from dmbp_onnx.twin.masks import MaskSite
 
@@ -35,9 +36,13 @@ class SiteRule(Rule):
     def record(
         cls, mapping: MaskedMapping, node: fx.Node, sub: nn.Module, h: Optional[torch.Tensor], args: tuple
     ) -> tuple[Rule, Any]:
-        """Register the site with the mapping; the forward is the identity."""
+        """Register the site with the mapping (and its region grid, with ``regions`` > 1 on a 4-D
+        activation); the forward is the identity."""
         mapping.sites[node.target] = sub
-        return cls(node.target, sub), h if h is not None else args[0]
+        value = h if h is not None else args[0]
+        if mapping.regions > 1 and isinstance(value, torch.Tensor) and value.dim() == 4:
+            mapping.grids[node.target] = RegionGrid(value.shape, sub.channel_axis, mapping.regions)
+        return cls(node.target, sub), value
 
     def transpose(
         self, mapping: MaskedMapping, node: fx.Node, g: Any, owned: bool, masks: dict[str, torch.Tensor]
@@ -50,7 +55,7 @@ class SiteRule(Rule):
             return [(src, g, False)]
         if owned:  # the signal may be consumed in place by mask_gradients (never the selector itself)
             mapping.owned_signals.add(self.name)
-        return [(src, g * mask.to(g.dtype).reshape(self.site.broadcast_shape(g.dim(), g.shape[0])), True)]
+        return [(src, g * mapping.site_mask(self.name, mask, g), True)]
 
     def tangent(
         self,
@@ -67,5 +72,5 @@ class SiteRule(Rule):
         mask = masks.get(node.target)
         if mask is None:
             return t, False
-        mask = mask.to(t.dtype).reshape(self.site.broadcast_shape(t.dim(), t.shape[0]))
+        mask = mapping.site_mask(node.target, mask, t)
         return (t.mul_(mask) if node.args[0] in fresh else t * mask), True
