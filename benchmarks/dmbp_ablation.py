@@ -79,6 +79,7 @@ VARIANTS: dict[str, dict] = {
     "bf16 linear passes": dict(SHORT, precision="bf16"),
     "regions 2x2": dict(regions=2),
     "regions 4x4": dict(regions=4),
+    "per-filter masks (previous default)": dict(rule="lrp-gamma", regions=1),
 }
 
 

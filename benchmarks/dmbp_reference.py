@@ -28,6 +28,8 @@ def reference_options(method) -> dict:
     rules = {method.options.get("rule", "gradient"), method.options.get("negative_rule", "gradient")}
     if rules != {"gradient"}:
         raise ValueError(f"the reference loop implements rule='gradient', not {sorted(rules)}")
+    if method.options.get("regions", 1) != 1:
+        raise ValueError(f"the reference loop has per-filter masks (regions=1), not regions={method.options['regions']}")
     return {k: method.options[k] for k in REFERENCE_OPTIONS}
 
 

@@ -115,6 +115,7 @@ VARIANTS: dict[str, dict] = {
     "gradient-rule": {"rule": "gradient"},
     "lrp-gamma": {"rule": "lrp-gamma"},
     "lrp-gamma-gradient-negative": {"rule": "lrp-gamma", "negative_rule": "gradient"},
+    "lrp-gamma-per-filter": {"rule": "lrp-gamma", "regions": 1},
 }
 
 

@@ -101,3 +101,15 @@ def test_the_reference_loop_refuses_another_rule(net):
     for options in ({}, {"rule": "gradient", "negative_rule": "lrp-gamma"}):
         with pytest.raises(ValueError, match="rule='gradient'"):
             reference_options(DMBP(twin, **options))
+    with pytest.raises(ValueError, match="per-filter"):
+        reference_options(DMBP(twin, rule="gradient", regions=2))
+
+
+def test_defaults_follow_the_rule(net):
+    """The LRP rule: one path point and a 4 x 4 region grid; the gradient rule: the path and per-filter masks."""
+    _, twin = net
+    assert {k: DMBP(twin).options[k] for k in ("rule", "path_steps", "regions")} == {
+        "rule": "lrp-gamma", "path_steps": 1, "regions": 4}
+    assert {k: DMBP(twin, rule="gradient").options[k] for k in ("path_steps", "regions")} == {
+        "path_steps": 2, "regions": 1}
+    assert DMBP(twin, regions=2, path_steps=3).options["regions"] == 2
