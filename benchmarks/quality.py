@@ -512,7 +512,7 @@ def main() -> None:
     if args.figures:
         if "final" not in store:
             raise SystemExit(f"--figures needs a final section in {path}: run --stage final first")
-        image = IMAGES / "comparison.png" if path.parent == RESULTS else path.with_name("comparison.png")
+        image = IMAGES / "comparison.png" if path.resolve().parent == RESULTS.resolve() else path.with_name("comparison.png")
         write_figures(store, args, path.with_name(path.stem + "_readme.md"), image)
     write_markdown(store, markdown)
 
