@@ -57,6 +57,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--rule", choices=DMBP_RULES, default=None,
                    help="the backward mapping DMBP's masks act on: lrp-gamma (default; LRP's Gamma rule) or "
                    "gradient (the paper's mapping, the input gradient; see docs/method.md)")
+    p.add_argument("--regions", type=int, default=None, metavar="G",
+                   help="DMBP masks per filter and per cell of a G x G grid on each conv layer (default: 4 "
+                   "under lrp-gamma, 1 = per filter under gradient; see docs/method.md)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                    help="auto = CUDA when available (default)")
     p.add_argument("--batch-size", type=int, default=8, help="images per batch (default 8)")
@@ -102,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
         methods=methods,
         iterations=args.iterations,
         rule=args.rule,
+        regions=args.regions,
         device=args.device,
         batch_size=args.batch_size,
         out=Path(args.out),

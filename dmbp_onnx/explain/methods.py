@@ -24,4 +24,6 @@ def _build_method(name: str, twin, request: ExplainRequest, device: torch.device
             kwargs["iterations"] = request.iterations
         if request.rule is not None:
             kwargs["rule"] = request.rule
+        if request.regions is not None:
+            kwargs["regions"] = request.regions
     return METHODS[name](twin, **kwargs)

@@ -38,6 +38,9 @@ class ExplainRequest:
         DMBP iterations (``None``: the method's default).
     rule : str or None
         DMBP's backward rule, ``"lrp-gamma"`` or ``"gradient"`` (``None``: the method's default).
+    regions : int or None
+        DMBP's region grid: masks per filter and per cell of a ``g x g`` grid (``None``: the rule's
+        default; 1: per-filter masks, the paper's).
     device : str
         ``"auto"``, ``"cpu"`` or ``"cuda"``.
     batch_size : int
@@ -64,6 +67,7 @@ class ExplainRequest:
     methods: list[str] = field(default_factory=lambda: ["dmbp"])
     iterations: int | None = None
     rule: str | None = None
+    regions: int | None = None
     device: str = "auto"
     batch_size: int = 8
     out: Path = Path("dmbp_out")
@@ -86,11 +90,17 @@ def _check_request(request: ExplainRequest) -> None:
         raise InputError("give either images or --input-npy, not both")
     if request.model is None and (request.images or request.input_npy is not None):
         raise InputError("inputs were given without a model")
-    check_run_options(request.batch_size, request.iterations, request.methods, request.rule)
+    check_run_options(request.batch_size, request.iterations, request.methods, request.rule, request.regions)
 
 
-def check_run_options(batch_size: int, iterations: int | None, methods, rule: str | None = None) -> None:
+def check_run_options(
+    batch_size: int, iterations: int | None, methods, rule: str | None = None, regions: int | None = None
+) -> None:
     """The options every explain run shares (one image or a dataset job): typed errors for bad ones."""
+    if regions is not None and regions < 1:
+        raise InputError(f"--regions must be at least 1, got {regions}")
+    if regions is not None and "dmbp" not in methods:
+        raise InputError("--regions applies to DMBP, which is not among the chosen methods")
     if rule is not None and rule not in DMBP_RULES:
         raise InputError(f"unknown DMBP rule {rule!r}; choose one of {', '.join(DMBP_RULES)}")
     if rule is not None and "dmbp" not in methods:

@@ -54,7 +54,7 @@ def run_dataset(args: argparse.Namespace, methods: list[str]) -> int:
                   "layout": args.layout.upper() if args.layout else None,
                   "scale": args.scale, "mean": args.mean, "std": args.std}
     spec = JobSpec(model=str(Path(args.model)), out=str(Path(args.out)), methods=tuple(methods),
-                   iterations=args.iterations, rule=args.rule, target=args.target, box=tuple(args.box) if args.box else None,
+                   iterations=args.iterations, rule=args.rule, regions=args.regions, target=args.target, box=tuple(args.box) if args.box else None,
                    batch_size=args.batch_size, device=args.device, figures=not args.no_figures,
                    display=args.display, force=args.force, output=args.output,
                    preprocess={k: v for k, v in preprocess.items() if v is not None})

@@ -53,7 +53,8 @@ class ExplainJob:
         self.settings = spec.settings()
         self.twin, _ = load_twin(Path(spec.model), spec.output)
         self.model_sha = file_sha256(spec.model)
-        request = ExplainRequest(model=Path(spec.model), iterations=spec.iterations, rule=spec.rule, device=spec.device,
+        request = ExplainRequest(model=Path(spec.model), iterations=spec.iterations, rule=spec.rule, regions=spec.regions,
+                                 device=spec.device,
                                  **{k: v for k, v in spec.preprocess.items()})
         self.config, self.output_kind = _preprocess_config(self.twin, request)
         self.class_names = list(self.config.class_names) if self.config.class_names else None

@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 
-#: Bumped when the arrays written per image change meaning, so older outputs are not reused.
-FORMAT_VERSION = 2
+#: Bumped when the arrays written per image change meaning, so older outputs are not reused (3: DMBP's
+#: defaults under the LRP rule became one path point and region masks).
+FORMAT_VERSION = 3
 _CHUNK = 2**20
 
 
@@ -30,6 +31,8 @@ class JobSpec:
         DMBP iterations (``None``: the method's default).
     rule : str or None
         DMBP's backward rule (``None``: the method's default).
+    regions : int or None
+        DMBP's region grid (``None``: the rule's default; 1: per-filter masks).
     target : str
         ``auto``, a class index or name; a manifest's per-image target overrides it.
     box : tuple of int or None
@@ -56,6 +59,7 @@ class JobSpec:
     methods: tuple[str, ...] = ("dmbp",)
     iterations: int | None = None
     rule: str | None = None
+    regions: int | None = None
     target: str = "auto"
     box: tuple[int, int, int, int] | None = None
     batch_size: int = 8
@@ -69,12 +73,12 @@ class JobSpec:
     def __post_init__(self) -> None:
         from dmbp_onnx.explain.request import check_run_options
 
-        check_run_options(self.batch_size, self.iterations, self.methods, self.rule)
+        check_run_options(self.batch_size, self.iterations, self.methods, self.rule, self.regions)
 
     def settings(self) -> dict[str, Any]:
         """What decides the maps (not where or how fast they are computed): part of every key."""
         return {"format": FORMAT_VERSION, "methods": list(self.methods), "iterations": self.iterations,
-                "rule": self.rule,
+                "rule": self.rule, "regions": self.regions,
                 "box": None if self.box is None else list(self.box), "output": self.output, "display": self.display,
                 "figures": self.figures, "preprocess": {k: v for k, v in sorted(self.preprocess.items())}}
 

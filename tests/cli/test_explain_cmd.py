@@ -63,6 +63,14 @@ def test_rule_option_reaches_dmbp(tmp_path):
     assert main(["explain", "--rule", "gradient", "--method", "ig", "--out", str(tmp_path / "i")]) == 2
 
 
+def test_regions_option_reaches_dmbp(tmp_path):
+    assert _explain("--regions", "1", "--out", tmp_path / "r") == 0
+    assert _report(tmp_path / "r")["hyperparameters"]["dmbp"]["regions"] == 1
+    assert _report(tmp_path / "r")["hyperparameters"]["dmbp"]["rule"] == "lrp-gamma"
+    assert main(["explain", "--regions", "0", "--out", str(tmp_path / "z")]) == 2
+    assert main(["explain", "--regions", "2", "--method", "ig", "--out", str(tmp_path / "i")]) == 2
+
+
 def test_default_run_from_any_cwd_writes_png_npz_json(tmp_path):
     entry = "import sys; from dmbp_onnx.cli import main; sys.exit(main(['explain', '--iterations', '5']))"
     done = subprocess.run([sys.executable, "-c", entry], cwd=tmp_path, capture_output=True, text=True,

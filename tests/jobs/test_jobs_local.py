@@ -211,3 +211,7 @@ def test_the_dmbp_rule_is_part_of_the_settings(tmp_path):
         dataclasses.replace(spec, rule="epsilon")
     with pytest.raises(InputError, match="applies to DMBP"):
         make_spec(tmp_path, rule="gradient")
+    per_filter = dataclasses.replace(spec, regions=1)
+    assert spec.settings()["regions"] is None and per_filter.settings() != spec.settings()
+    with pytest.raises(InputError, match="--regions must be at least 1"):
+        dataclasses.replace(spec, regions=0)
