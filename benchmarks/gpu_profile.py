@@ -8,7 +8,6 @@ from __future__ import annotations
 import cProfile
 import pstats
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -16,18 +15,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
-from perf_dmbp import random_images, twin_of  # noqa: E402
+from perf_dmbp import clock, random_images, twin_of  # noqa: E402
 
 from dmbp_onnx.methods import DMBP  # noqa: E402
 from models.architectures import resnet50  # noqa: E402
-
-
-def clock(fn) -> float:
-    torch.cuda.synchronize()
-    start = time.perf_counter()
-    fn()
-    torch.cuda.synchronize()
-    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -36,13 +27,14 @@ def main() -> None:
     torch.manual_seed(0)
     twin = twin_of(resnet50(), 224).to("cuda")
     x = random_images(3, 224, 224)[:16]
+    cuda = torch.device("cuda")
     lines = []
     for options in ({}, {"rule": "gradient"}, {"batch_size": 16}, {"iterations": 0}, {"path_steps": 1}):
         method = DMBP(twin, device="cuda", **options)
         method.attribute(x)
         chunk = method.chunk_size(x.cuda())
-        lines.append(f"{options}: chunk {chunk}, batch 16 {clock(lambda: method.attribute(x)):.3f} s, "
-                     f"batch 1 {clock(lambda: method.attribute(x[:1])):.3f} s")
+        lines.append(f"{options}: chunk {chunk}, batch 16 {clock(lambda: method.attribute(x), cuda):.3f} s, "
+                     f"batch 1 {clock(lambda: method.attribute(x[:1]), cuda):.3f} s")
         print(lines[-1], flush=True)
     method = DMBP(twin, device="cuda")
     profiler = cProfile.Profile()
